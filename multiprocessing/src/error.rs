@@ -1,0 +1,100 @@
+//! The crate's one error type.
+//!
+//! Python raises a different exception for each failure (`queue.Empty`, `queue.Full`,
+//! `ValueError("Queue is closed")`, `AssertionError`...). Here they are the variants of one enum,
+//! so that a student can read every failure the crate can report in one place, and `?` works
+//! everywhere.
+
+use std::fmt;
+use std::io;
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A system call failed (fork, mmap, a pipe read or write...).
+    Io(io::Error),
+    /// A value could not be encoded with bincode; nothing was sent.
+    Encode(String),
+    /// A message arrived whole but could not be decoded into the queue's type.
+    Decode(String),
+    /// A message is larger than [`MAX_MESSAGE_SIZE`](crate::MAX_MESSAGE_SIZE); nothing was sent.
+    MessageTooLarge {
+        /// The encoded size of the refused message, in bytes.
+        size: usize,
+        /// The largest size the queue accepts.
+        limit: usize,
+    },
+    /// The bytes in the pipe are not a valid frame: the stream was corrupted, or a process died
+    /// in the middle of writing or reading one. The queue cannot be trusted after this.
+    CorruptFrame(String),
+    /// The pipe ended in the middle of a message: its writer died while sending it.
+    TruncatedFrame {
+        /// How many bytes the frame said it held.
+        expected: usize,
+        /// How many arrived before the end of the pipe.
+        received: usize,
+    },
+    /// Every process that could put into this queue is gone and it is empty: a `get` would
+    /// wait forever.
+    Disconnected,
+    /// Equivalent to Python's `queue.Empty`: nothing arrived in time.
+    Empty,
+    /// Equivalent to Python's `queue.Full`: a bounded queue had no room in time.
+    Full,
+    /// Equivalent to Python's `ValueError: Queue ... is closed`: this process called `close()`.
+    Closed,
+    /// Equivalent to Python's `ValueError: task_done() called too many times`.
+    TaskDoneTooManyTimes,
+    /// A method was called in a state where Python raises (`start` twice, `join` before
+    /// `start`, `join_thread` before `close`...). The text says which.
+    InvalidState(&'static str),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io(e) => write!(f, "system call failed: {e}"),
+            Error::Encode(e) => write!(f, "cannot encode message: {e}"),
+            Error::Decode(e) => write!(f, "cannot decode message: {e}"),
+            Error::MessageTooLarge { size, limit } => {
+                write!(f, "message of {size} bytes is over the limit of {limit} bytes")
+            }
+            Error::CorruptFrame(why) => write!(f, "corrupt frame in queue: {why}"),
+            Error::TruncatedFrame { expected, received } => write!(
+                f,
+                "truncated frame: the writer went away after {received} of {expected} bytes"
+            ),
+            Error::Disconnected => write!(f, "queue is empty and every process that could put into it is gone"),
+            Error::Empty => write!(f, "queue is empty"),
+            Error::Full => write!(f, "queue is full"),
+            Error::Closed => write!(f, "Queue is closed"),
+            Error::TaskDoneTooManyTimes => write!(f, "task_done() called too many times"),
+            Error::InvalidState(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Io(e)
+    }
+}
+
+impl From<nix::Error> for Error {
+    fn from(e: nix::Error) -> Self {
+        Error::Io(io::Error::from(e))
+    }
+}

@@ -1,0 +1,577 @@
+//! Processes: `Process`, the `Run` trait, `current_process()`, and what happens at exit.
+//!
+//! # How a process starts
+//!
+//! [`Process::start`] calls `fork(2)`, the Linux default start method of CPython up to 3.13. The
+//! child is a copy of the parent at that instant (memory, open pipes, shared mappings), so the
+//! target closure and everything it captured are simply there; nothing is serialized. The child
+//! then runs the target, runs its own exit steps, and leaves with `_exit(2)`: it never returns
+//! into the parent's stack, never runs the parent's destructors or `atexit` handlers, and never
+//! flushes a buffer the parent will flush too (stdout is flushed *before* the fork).
+//!
+//! # Names
+//!
+//! Each process keeps a counter, starting at 1, shared by every kind of process it creates. A
+//! child's *identity* is its parent's identity plus the counter's next value, and its default name
+//! is the type name and the identity: `Process-1`, `Worker-2`, `Process-2:1` for the first child of
+//! `Process-2`. The first process is `MainProcess`.
+//!
+//! # Forking while other threads run
+//!
+//! After `fork`, only the forking thread exists in the child. A lock that another thread held at
+//! that instant stays locked forever in the child. CPython 3.12 warns about it; this crate
+//! instead makes its own locks safe: `start` takes, in one fixed order, the stdout and stderr
+//! locks, the process table and the lock of every queue feeder, forks, and releases them on both
+//! sides. So no thread of this crate (a queue's feeder) and no `println!` in another thread can
+//! be half-way through a locked section when the child is made. Locks of *your* other threads
+//! are yours to mind: fork while they hold nothing the child needs, or before you start them.
+//!
+//! # Exit
+//!
+//! When the main process ends (`main` returns, or `std::process::exit`), an `atexit` hook does
+//! what CPython's `util._exit_function` does: run the queues' finalizers (flush what was put),
+//! terminate daemonic children, join the others, with the same log lines. That is why a `main`
+//! that never joins still sees its children's output before the program ends.
+
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+use std::io::Write;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
+use std::time::{Duration, Instant};
+
+use log::{debug, info};
+use nix::errno::Errno;
+use nix::sys::signal::{self, Signal};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
+use nix::unistd::{ForkResult, Pid, fork, getpid};
+
+use crate::error::{Error, Result};
+
+/// The body of a process defined as a type: Python's `class Worker(multiprocessing.Process)`
+/// with its `run` method.
+///
+/// Turn a value into a [`Process`] with `Process::from(worker)`; its default name is the type's
+/// name and a number (`Worker-1`).
+pub trait Run {
+    /// What the process does. Runs in the child, after `start`. An `Err` ends the process with
+    /// exit code 1 and the error on stderr, as an uncaught exception does in Python.
+    fn run(&mut self) -> Result<()>;
+}
+
+/// What a process's target closure may return: nothing, or a `Result` whose error ends the
+/// process with exit code 1 and `Process <name>:` and the error on stderr (CPython's report of
+/// an uncaught exception).
+pub trait TargetResult {
+    /// `Err` with the text to report when the target failed.
+    fn into_report(self) -> std::result::Result<(), String>;
+}
+
+impl TargetResult for () {
+    fn into_report(self) -> std::result::Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: std::fmt::Display> TargetResult for std::result::Result<(), E> {
+    fn into_report(self) -> std::result::Result<(), String> {
+        self.map_err(|e| e.to_string())
+    }
+}
+
+type Target = Box<dyn FnOnce() -> std::result::Result<(), String>>;
+
+/// What [`current_process`] knows about the process that calls it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessInfo {
+    /// `MainProcess`, `Process-1`, `Worker-3`, `Process-2:1`, or the name given to the process.
+    pub name: String,
+    /// The operating system's process id.
+    pub pid: u32,
+    /// The path of counters from the main process: empty for the main process, `[2, 1]` for
+    /// `Process-2:1`.
+    pub identity: Vec<u32>,
+    /// Whether this process is daemonic.
+    pub daemon: bool,
+}
+
+/// Returns the name, pid and identity of the calling process.
+///
+/// Equivalent to Python's `multiprocessing.current_process()`.
+pub fn current_process() -> ProcessInfo {
+    let state = lock(&STATE);
+    ProcessInfo {
+        name: state.name.to_string(),
+        pid: getpid().as_raw() as u32,
+        identity: state.identity.clone(),
+        daemon: state.daemon,
+    }
+}
+
+/// Returns the children of this process that are still running, reaping those that ended.
+///
+/// Equivalent to Python's `multiprocessing.active_children()`.
+pub fn active_children() -> Vec<String> {
+    reap_finished_children();
+    lock(&STATE).children.iter().map(|c| c.name.clone()).collect()
+}
+
+/// The number of CPUs online, as Python's `multiprocessing.cpu_count()` counts them
+/// (`sysconf(_SC_NPROCESSORS_ONLN)`, not the affinity mask).
+pub fn cpu_count() -> usize {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::_NPROCESSORS_ONLN)
+        .ok()
+        .flatten()
+        .map_or(1, |n| n.max(1) as usize)
+}
+
+/// A process to run a closure or a [`Run`] type, started with [`start`](Process::start).
+///
+/// Equivalent to Python's `multiprocessing.Process`.
+///
+/// ```rust,no_run
+/// use multiprocessing::Process;
+///
+/// let mut p = Process::new(|| println!("Doing some work"));
+/// p.start()?;
+/// assert_eq!(p.join()?, 0);
+/// # Ok::<(), multiprocessing::Error>(())
+/// ```
+pub struct Process {
+    name: String,
+    daemon: bool,
+    target: Option<Target>,
+    child: Option<Arc<Child>>,
+    identity: Vec<u32>,
+}
+
+impl std::fmt::Debug for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Process")
+            .field("name", &self.name)
+            .field("pid", &self.pid())
+            .field("daemon", &self.daemon)
+            .field("exitcode", &self.exitcode())
+            .finish()
+    }
+}
+
+impl Process {
+    /// A process that will run `target`, named `Process-N`.
+    ///
+    /// Equivalent to Python's `multiprocessing.Process(target=..., args=...)`: capture the
+    /// arguments in the closure.
+    pub fn new<R: TargetResult>(target: impl FnOnce() -> R + 'static) -> Process {
+        Process::with_prefix("Process", Box::new(move || target().into_report()))
+    }
+
+    fn with_prefix(prefix: &str, target: Target) -> Process {
+        register_exit_hook();
+        let mut state = lock(&STATE);
+        state.counter += 1;
+        let mut identity = state.identity.clone();
+        identity.push(state.counter);
+        let daemon = state.daemon;
+        drop(state);
+        let numbers: Vec<String> = identity.iter().map(u32::to_string).collect();
+        Process {
+            name: format!("{prefix}-{}", numbers.join(":")),
+            daemon,
+            target: Some(target),
+            child: None,
+            identity,
+        }
+    }
+
+    /// Gives the process a name of its own, as Python's `Process(name='block', ...)`. The
+    /// counter still advances, as in CPython.
+    pub fn with_name(mut self, name: impl Into<String>) -> Process {
+        self.name = name.into();
+        self
+    }
+
+    /// Makes the process daemonic (or not) before it starts. A daemonic process is terminated
+    /// when its parent exits, and may not have children. Defaults to the parent's flag.
+    ///
+    /// Equivalent to Python's `p.daemon = True`.
+    pub fn with_daemon(mut self, daemon: bool) -> Process {
+        self.daemon = daemon;
+        self
+    }
+
+    /// The process's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the process is daemonic.
+    pub fn daemon(&self) -> bool {
+        self.daemon
+    }
+
+    /// The child's process id, once started.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.pid.as_raw() as u32)
+    }
+
+    /// Starts the process: forks, and runs the target in the child.
+    ///
+    /// Equivalent to Python's `p.start()`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] when the process was already started or the caller is daemonic,
+    /// [`Error::Io`] when `fork` fails (out of processes or memory).
+    pub fn start(&mut self) -> Result<()> {
+        let Some(target) = self.target.take() else {
+            return Err(Error::InvalidState("cannot start a process twice"));
+        };
+        if lock(&STATE).daemon {
+            self.target = Some(target);
+            return Err(Error::InvalidState("daemonic processes are not allowed to have children"));
+        }
+        install_panic_hook();
+        // Like CPython's `_cleanup()`: reap children that ended, so none stays a zombie.
+        reap_finished_children();
+
+        // The fork-safety protocol of the module docs: every lock the child could need is held
+        // by this thread across the fork, in this order, and released on both sides after.
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.flush();
+        let stderr = std::io::stderr().lock();
+        let mut state = lock(&STATE);
+        let registry = crate::queue::lock_registry();
+        let feeders = crate::queue::live_feeders(&registry);
+        let mut feeder_states: Vec<_> = feeders.iter().map(|f| f.lock_state()).collect();
+
+        // SAFETY: fork is unsafe because the child of a multi-threaded process may only rely on
+        // what no other thread could hold. It holds here because:
+        // 1. Threads: the crate's own threads (queue feeders) take only their feeder lock, which
+        //    this thread holds now, and stderr/the process table to log, also held now; glibc
+        //    makes malloc usable in the child. Other threads of the program are the caller's to
+        //    mind (module docs).
+        // 2. Buffers: stdout was flushed under its lock just above, so nothing buffered is
+        //    written twice; stderr is unbuffered.
+        // 3. The child never returns into the caller's stack: `run_child` ends in `_exit`.
+        match unsafe { fork() } {
+            Err(errno) => {
+                drop(feeder_states);
+                drop(registry);
+                self.target = Some(target);
+                Err(errno.into())
+            }
+            Ok(ForkResult::Child) => {
+                state.identity = self.identity.clone();
+                state.name = Cow::Owned(self.name.clone());
+                state.counter = 0;
+                state.daemon = self.daemon;
+                // The parent's children are not ours to wait for. Forget them rather than drop:
+                // their records belong to the parent.
+                std::mem::forget(std::mem::take(&mut state.children));
+                let queues = crate::queue::reset_after_fork(&feeders, &mut feeder_states);
+                drop(feeder_states);
+                drop(registry);
+                drop(state);
+                drop(stderr);
+                drop(stdout);
+                for _ in 0..queues {
+                    debug!("Queue._after_fork()");
+                }
+                run_child(target)
+            }
+            Ok(ForkResult::Parent { child }) => {
+                drop(feeder_states);
+                drop(registry);
+                let record = Arc::new(Child {
+                    pid: child,
+                    name: self.name.clone(),
+                    daemon: self.daemon,
+                    exitcode: Mutex::new(None),
+                });
+                state.children.push(Arc::clone(&record));
+                drop(state);
+                drop(stderr);
+                drop(stdout);
+                self.child = Some(record);
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits for the process to end and returns its exit code: 0 when the target returned, 1
+    /// when it panicked, `-N` when signal N killed it.
+    ///
+    /// Equivalent to Python's `p.join()` followed by `p.exitcode`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] when the process was never started.
+    pub fn join(&mut self) -> Result<i32> {
+        let child = self.started()?;
+        let code = child.wait()?;
+        forget_child(child);
+        Ok(code)
+    }
+
+    /// Waits at most `timeout` for the process to end; `None` if it is still running.
+    ///
+    /// Equivalent to Python's `p.join(timeout)`.
+    pub fn join_timeout(&mut self, timeout: Duration) -> Result<Option<i32>> {
+        let child = self.started()?;
+        let deadline = Instant::now() + timeout;
+        // Polling with a growing sleep: waitpid has no timeout, and a pidfd is not worth its
+        // extra machinery for a join that is allowed to be late by a few milliseconds.
+        let mut pause = Duration::from_micros(50);
+        loop {
+            if let Some(code) = child.try_reap()? {
+                forget_child(child);
+                return Ok(Some(code));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(pause.min(deadline - now));
+            pause = (pause * 2).min(Duration::from_millis(10));
+        }
+    }
+
+    /// Whether the process has started and not yet ended.
+    ///
+    /// Equivalent to Python's `p.is_alive()`.
+    pub fn is_alive(&self) -> bool {
+        match &self.child {
+            Some(child) => matches!(child.try_reap(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// The exit code once the process has ended and been waited for, else `None`.
+    ///
+    /// Equivalent to Python's `p.exitcode`.
+    pub fn exitcode(&self) -> Option<i32> {
+        let child = self.child.as_ref()?;
+        *lock(&child.exitcode)
+    }
+
+    /// Sends `SIGTERM`. Equivalent to Python's `p.terminate()`; the exit code becomes -15.
+    pub fn terminate(&self) -> Result<()> {
+        self.signal(Signal::SIGTERM)
+    }
+
+    /// Sends `SIGKILL`. Equivalent to Python's `p.kill()`; the exit code becomes -9.
+    pub fn kill(&self) -> Result<()> {
+        self.signal(Signal::SIGKILL)
+    }
+
+    fn signal(&self, signal: Signal) -> Result<()> {
+        let child = self.started()?;
+        child.signal(signal)
+    }
+
+    fn started(&self) -> Result<&Arc<Child>> {
+        self.child.as_ref().ok_or(Error::InvalidState("can only join a started process"))
+    }
+}
+
+impl<T: Run + 'static> From<T> for Process {
+    /// A process that runs `worker.run()`, named after the type: `Worker-1`.
+    fn from(mut worker: T) -> Process {
+        let full = std::any::type_name::<T>();
+        let base = full.split('<').next().unwrap_or(full);
+        let short = base.rsplit("::").next().unwrap_or(base);
+        Process::with_prefix(short, Box::new(move || worker.run().map_err(|e| e.to_string())))
+    }
+}
+
+/// The parent's record of one child, shared by the `Process` handle and the process table.
+struct Child {
+    pid: Pid,
+    name: String,
+    daemon: bool,
+    exitcode: Mutex<Option<i32>>,
+}
+
+impl Child {
+    /// Reaps the child if it has ended, without blocking.
+    fn try_reap(&self) -> Result<Option<i32>> {
+        let mut exitcode = lock(&self.exitcode);
+        if exitcode.is_none() {
+            match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => {}
+                Ok(status) => *exitcode = exit_code(status),
+                // ECHILD: someone else reaped it (a `waitpid(-1)` in the program): unknown code.
+                Err(Errno::ECHILD) => *exitcode = Some(255),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(*exitcode)
+    }
+
+    /// Blocks until the child ends, then reaps it.
+    fn wait(&self) -> Result<i32> {
+        loop {
+            if let Some(code) = self.try_reap()? {
+                return Ok(code);
+            }
+            // Wait for the end without reaping (WNOWAIT) and without holding the lock, so that
+            // other threads can still ask `is_alive`; then reap under the lock above.
+            match waitid(Id::Pid(self.pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
+                Ok(_) | Err(Errno::EINTR) | Err(Errno::ECHILD) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn signal(&self, signal: Signal) -> Result<()> {
+        // Never signal a pid we have reaped: the number may belong to another process by now.
+        let exitcode = lock(&self.exitcode);
+        if exitcode.is_none() {
+            match signal::kill(self.pid, signal) {
+                Ok(()) | Err(Errno::ESRCH) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// CPython's `exitcode`: the exit status, or minus the signal that killed the process.
+fn exit_code(status: WaitStatus) -> Option<i32> {
+    match status {
+        WaitStatus::Exited(_, code) => Some(code),
+        WaitStatus::Signaled(_, signal, _) => Some(-(signal as i32)),
+        _ => None,
+    }
+}
+
+/// This process's view of itself, and of the children it started and has not yet joined.
+struct ProcessState {
+    identity: Vec<u32>,
+    name: Cow<'static, str>,
+    counter: u32,
+    daemon: bool,
+    children: Vec<Arc<Child>>,
+}
+
+static STATE: Mutex<ProcessState> = Mutex::new(ProcessState {
+    identity: Vec::new(),
+    name: Cow::Borrowed("MainProcess"),
+    counter: 0,
+    daemon: false,
+    children: Vec::new(),
+});
+
+/// Locks a mutex, ignoring poisoning: a panic elsewhere must not stop a process from exiting
+/// cleanly, and no state here is left half-updated by a panic.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn forget_child(child: &Arc<Child>) {
+    lock(&STATE).children.retain(|c| !Arc::ptr_eq(c, child));
+}
+
+fn reap_finished_children() {
+    let children = lock(&STATE).children.clone();
+    for child in children {
+        if !matches!(child.try_reap(), Ok(None)) {
+            forget_child(&child);
+        }
+    }
+}
+
+thread_local! {
+    /// Set in a child while its target runs: a panic there is reported as CPython reports an
+    /// uncaught exception, `Process <name>:` and the message.
+    static RUNNING_TARGET: Cell<bool> = const { Cell::new(false) };
+    /// The panic report of the target, printed after the exit steps, where CPython prints it.
+    static PANIC_REPORT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+fn install_panic_hook() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if !RUNNING_TARGET.get() {
+                return previous(info);
+            }
+            let report = format!("Process {}:\n{info}\n", current_process().name);
+            if cfg!(panic = "unwind") {
+                PANIC_REPORT.set(Some(report));
+            } else {
+                // With panic=abort there is no "after": print now.
+                let _ = std::io::stderr().write_all(report.as_bytes());
+            }
+        }));
+    });
+}
+
+/// The child's whole life after `fork`: CPython's `BaseProcess._bootstrap`.
+fn run_child(target: Target) -> ! {
+    info!("child process calling self.run()");
+    RUNNING_TARGET.set(true);
+    let outcome = panic::catch_unwind(AssertUnwindSafe(target));
+    RUNNING_TARGET.set(false);
+    let (exitcode, report) = match outcome {
+        Ok(Ok(())) => (0, None),
+        Ok(Err(error)) => (1, Some(format!("Process {}:\n{error}\n", current_process().name))),
+        Err(_panic) => (1, PANIC_REPORT.take()),
+    };
+    exit_function();
+    if let Some(report) = report {
+        let _ = std::io::stderr().write_all(report.as_bytes());
+    }
+    info!("process exiting with exitcode {exitcode}");
+    let _ = std::io::stdout().flush();
+    // SAFETY: `_exit` ends the process at once. That is the point: the parent's atexit handlers
+    // and the destructors on the stack we were forked from belong to the parent. Everything of
+    // ours that needed flushing (stdout, the queues) was flushed above.
+    unsafe { libc::_exit(exitcode) }
+}
+
+/// CPython's `util._exit_function`: run at the end of every process, once.
+fn exit_function() {
+    static EXITING: AtomicBool = AtomicBool::new(false);
+    if EXITING.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    info!("process shutting down");
+    debug!("running all \"atexit\" finalizers with priority >= 0");
+    crate::queue::finalize_close_all();
+
+    reap_finished_children();
+    let children = lock(&STATE).children.clone();
+    for child in children.iter().filter(|c| c.daemon) {
+        info!("calling terminate() for daemon {}", child.name);
+        let _ = child.signal(Signal::SIGTERM);
+    }
+    for child in &children {
+        info!("calling join() for process {}", child.name);
+        let _ = child.wait();
+        forget_child(child);
+    }
+
+    debug!("running the remaining \"atexit\" finalizers");
+    crate::queue::finalize_join_all();
+}
+
+extern "C" fn exit_hook() {
+    // A panic must not cross into C; `exit_function` does not panic on any path we know of,
+    // and if it did, aborting at exit is the least bad outcome.
+    let _ = panic::catch_unwind(exit_function);
+    let _ = std::io::stdout().flush();
+}
+
+/// Registers the `atexit` hook once per program (a forked child inherits it, but leaves with
+/// `_exit`, which skips it, unless its target calls `std::process::exit`).
+pub(crate) fn register_exit_hook() {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        // SAFETY: `exit_hook` is a plain `extern "C" fn()` that stays valid for the program's
+        // life, which is all atexit requires.
+        unsafe { libc::atexit(exit_hook) };
+    });
+}

@@ -1,0 +1,213 @@
+//! Shared memory, and the two primitives that live in it: futex words and robust mutexes.
+//!
+//! Every cross-process object in this crate (a queue's locks and counters, an event's flag)
+//! sits in a page mapped with `mmap(MAP_SHARED | MAP_ANONYMOUS)` *before* the fork. After
+//! `fork` the parent and the child map the same physical page, so an atomic store by one is seen
+//! by the other: this is the "real shared memory" under the crate.
+//!
+//! Two ways to wait on that memory:
+//!
+//! - **futex** (`futex(2)`): "sleep while this 32-bit word still holds this value", and "wake
+//!   everyone sleeping on this word". Used by [`Event`](crate::Event) and by
+//!   [`JoinableQueue::join`](crate::JoinableQueue::join). The futex must be used *without*
+//!   `FUTEX_PRIVATE_FLAG`: a private futex is keyed by the virtual address in one process, so
+//!   another process would never see the wake-up.
+//! - **robust process-shared pthread mutex**: the queue's read lock and write lock. Chosen over a
+//!   hand-written futex lock because of `PTHREAD_MUTEX_ROBUST`: when a process dies holding the
+//!   lock (killed in the middle of a `get`, for instance), the next locker gets `EOWNERDEAD`
+//!   instead of waiting forever. CPython's semaphores have no such thing.
+
+use std::cell::UnsafeCell;
+use std::io;
+use std::mem::{MaybeUninit, size_of};
+use std::ops::Deref;
+use std::ptr::NonNull;
+use std::sync::atomic::AtomicU32;
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous, munmap};
+
+/// Types that may live in a [`SharedMemory`] mapping.
+///
+/// # Safety
+///
+/// All-zero bytes must be a valid value of the type (the mapping starts zeroed), and the type
+/// must keep working when the same bytes are used by several processes at once: atomics and
+/// process-shared mutexes, no pointers, no heap.
+pub(crate) unsafe trait ProcessShared: Sync {}
+
+/// A `T` in an anonymous shared mapping, inherited by every process forked after it was made.
+pub(crate) struct SharedMemory<T: ProcessShared> {
+    ptr: NonNull<T>,
+}
+
+// SAFETY: the mapping is plain memory owned by this handle; `T: Sync` (required by
+// `ProcessShared`) makes shared references to it safe from any thread.
+unsafe impl<T: ProcessShared> Send for SharedMemory<T> {}
+// SAFETY: as above; only `&T` is ever handed out.
+unsafe impl<T: ProcessShared> Sync for SharedMemory<T> {}
+
+impl<T: ProcessShared> SharedMemory<T> {
+    /// Maps a zeroed `T` shared with all future children.
+    pub(crate) fn new() -> io::Result<Self> {
+        let len = std::num::NonZeroUsize::new(size_of::<T>().max(1)).expect("max(1) is non-zero");
+        // SAFETY: a fresh anonymous mapping aliases no Rust object; the kernel zero-fills it,
+        // which `ProcessShared` promises is a valid `T`, and mmap returns page-aligned memory,
+        // which satisfies the alignment of every type we put there.
+        let ptr = unsafe {
+            mmap_anonymous(
+                None,
+                len,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+            )
+        }?;
+        Ok(SharedMemory { ptr: ptr.cast() })
+    }
+}
+
+impl<T: ProcessShared> Deref for SharedMemory<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the mapping lives until `drop`, is valid as a `T` (see `new`) and is only ever
+        // accessed through shared references.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<T: ProcessShared> Drop for SharedMemory<T> {
+    fn drop(&mut self) {
+        // SAFETY: the mapping was made by `new` with this length and nothing borrows it any more
+        // (`&self` borrows ended). Other processes keep their own mapping of the same page.
+        let _ = unsafe { munmap(self.ptr.cast(), size_of::<T>().max(1)) };
+    }
+}
+
+/// Sleeps while `word` holds `expected`, at most `timeout`. Returns early on a wake-up, a
+/// signal, or when the word has already changed; callers re-check their condition in a loop.
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: t.subsec_nanos() as libc::c_long,
+    });
+    let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `word` is a live, aligned 32-bit atomic; FUTEX_WAIT only reads it. The timespec
+    // pointer is null or points to `ts`, alive for the call. No PRIVATE flag: the word is in
+    // shared memory and must be matched across processes. Errors (EAGAIN when the value
+    // changed, ETIMEDOUT, EINTR) all mean "go and re-check", so the result is ignored.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            ts_ptr,
+        );
+    }
+}
+
+/// Wakes every process and thread sleeping in [`futex_wait`] on `word`.
+pub(crate) fn futex_wake_all(word: &AtomicU32) {
+    // SAFETY: `word` is a live, aligned 32-bit atomic; FUTEX_WAKE does not access memory.
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX);
+    }
+}
+
+/// A process-shared, robust pthread mutex, to be placed in [`SharedMemory`].
+#[repr(C)]
+pub(crate) struct RobustMutex {
+    raw: UnsafeCell<libc::pthread_mutex_t>,
+}
+
+// SAFETY: a pthread mutex is made to be used from many threads (and, with PTHREAD_PROCESS_SHARED,
+// many processes); every access goes through the pthread functions.
+unsafe impl Sync for RobustMutex {}
+
+/// What happened when taking a [`RobustMutex`].
+pub(crate) enum Locked<'a> {
+    /// The lock is ours. `owner_died` is true when the previous holder died holding it.
+    Acquired(RobustGuard<'a>),
+    /// The deadline passed first.
+    TimedOut,
+}
+
+/// Holds a [`RobustMutex`] until dropped.
+pub(crate) struct RobustGuard<'a> {
+    mutex: &'a RobustMutex,
+    /// The previous holder died while holding the lock (it was killed, or it exited).
+    pub(crate) owner_died: bool,
+}
+
+impl RobustMutex {
+    /// Initialises the mutex in place as process-shared and robust.
+    ///
+    /// # Safety
+    ///
+    /// Call once, before any process or thread can lock it: right after the shared mapping is
+    /// created, before the first fork.
+    pub(crate) unsafe fn init(&self) -> io::Result<()> {
+        let mut attr = MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
+        // SAFETY: `attr` is initialised by pthread_mutexattr_init before it is used and destroyed
+        // after; `self.raw` is ours to initialise (the caller guarantees no one uses it yet).
+        unsafe {
+            check(libc::pthread_mutexattr_init(attr.as_mut_ptr()))?;
+            let result = check(libc::pthread_mutexattr_setpshared(
+                attr.as_mut_ptr(),
+                libc::PTHREAD_PROCESS_SHARED,
+            ))
+            .and_then(|()| {
+                check(libc::pthread_mutexattr_setrobust(
+                    attr.as_mut_ptr(),
+                    libc::PTHREAD_MUTEX_ROBUST,
+                ))
+            })
+            .and_then(|()| check(libc::pthread_mutex_init(self.raw.get(), attr.as_ptr())));
+            libc::pthread_mutexattr_destroy(attr.as_mut_ptr());
+            result
+        }
+    }
+
+    /// Takes the lock, waiting at most until `deadline` (forever when `None`).
+    pub(crate) fn lock(&self, deadline: Option<Instant>) -> io::Result<Locked<'_>> {
+        let rc = match deadline {
+            // SAFETY: the mutex was initialised by `init` and lives in memory that outlives `self`.
+            None => unsafe { libc::pthread_mutex_lock(self.raw.get()) },
+            Some(deadline) => {
+                // pthread_mutex_timedlock takes an absolute CLOCK_REALTIME time.
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                let wall = SystemTime::now() + remaining;
+                let since_epoch = wall.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+                let ts = libc::timespec {
+                    tv_sec: since_epoch.as_secs() as libc::time_t,
+                    tv_nsec: since_epoch.subsec_nanos() as libc::c_long,
+                };
+                // SAFETY: as above; `ts` is alive for the call.
+                unsafe { libc::pthread_mutex_timedlock(self.raw.get(), &ts) }
+            }
+        };
+        match rc {
+            0 => Ok(Locked::Acquired(RobustGuard { mutex: self, owner_died: false })),
+            libc::ETIMEDOUT => Ok(Locked::TimedOut),
+            libc::EOWNERDEAD => {
+                // We hold the lock now; mark it usable again. The caller decides whether the
+                // data it protects survived (see `owner_died`).
+                // SAFETY: we hold the mutex (EOWNERDEAD means it was handed to us).
+                check(unsafe { libc::pthread_mutex_consistent(self.raw.get()) })?;
+                Ok(Locked::Acquired(RobustGuard { mutex: self, owner_died: true }))
+            }
+            err => Err(io::Error::from_raw_os_error(err)),
+        }
+    }
+}
+
+impl Drop for RobustGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the guard exists only while this thread holds the mutex.
+        unsafe { libc::pthread_mutex_unlock(self.mutex.raw.get()) };
+    }
+}
+
+fn check(rc: libc::c_int) -> io::Result<()> {
+    if rc == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(rc)) }
+}
