@@ -186,8 +186,12 @@ impl Channel {
             Locked::TimedOut => unreachable!("no deadline was given"),
         };
         if guard.owner_died && self.shm.writing_frame.load(Ordering::SeqCst) != 0 {
-            // A writer died half-way through a frame: readers will find garbage after it.
+            // A writer died half-way through a frame: whatever is written after it would be
+            // read as the rest of that frame.
             self.shm.poisoned.store(1, Ordering::SeqCst);
+        }
+        if self.shm.poisoned.load(Ordering::SeqCst) != 0 {
+            return Err(io::Error::other("the queue's stream is corrupt: a process died half-way through a message"));
         }
         self.shm.writing_frame.store(1, Ordering::SeqCst);
         let mut out = &self.writer;
@@ -275,6 +279,14 @@ impl Feeder {
     pub(crate) fn lock_state(&self) -> MutexGuard<'_, FeederState> {
         lock(&self.state)
     }
+
+    /// No other process holding the queue is alive and this one has nothing left to send.
+    fn nothing_can_arrive(&self) -> bool {
+        let state = self.lock_state();
+        let idle = state.pending.is_empty() && !state.in_flight;
+        drop(state);
+        idle && !self.channel.shm.other_process_alive(getpid().as_raw())
+    }
 }
 
 /// In a freshly forked child, with every feeder state still locked by the forking thread: what
@@ -357,32 +369,44 @@ fn feeder_loop(feeder: Arc<Feeder>) {
 /// byte of a frame is taken, the rest must be read by the same reader, so it waits for it (in
 /// slices, checking that the stream was not declared corrupt meanwhile).
 struct FrameReader<'a> {
-    channel: &'a Channel,
+    feeder: &'a Feeder,
     consumed: usize,
 }
 
 impl Read for FrameReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let channel = &*self.feeder.channel;
         loop {
-            match (&self.channel.reader).read(buf) {
+            match (&channel.reader).read(buf) {
                 Ok(n) => {
                     if self.consumed == 0 && n > 0 {
-                        self.channel.shm.reading_frame.store(1, Ordering::SeqCst);
+                        channel.shm.reading_frame.store(1, Ordering::SeqCst);
                     }
                     self.consumed += n;
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.consumed > 0 => {
-                    if self.channel.shm.poisoned.load(Ordering::SeqCst) != 0 {
+                    if channel.shm.poisoned.load(Ordering::SeqCst) != 0 {
                         return Err(io::Error::other("the writer of this message died half-way"));
                     }
-                    wait_readable(self.channel, LIVENESS_TICK)?;
+                    wait_readable(channel, LIVENESS_TICK)?;
+                    if self.feeder.nothing_can_arrive() && !readable_now(channel) {
+                        // The rest of the frame will never come: report what we got as
+                        // end-of-file, which `read_frame` turns into a truncated frame.
+                        return Ok(0);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
     }
+}
+
+/// Whether the read end has data right now.
+fn readable_now(channel: &Channel) -> bool {
+    let mut fds = [PollFd::new(channel.reader.as_fd(), PollFlags::POLLIN)];
+    poll(&mut fds, PollTimeout::ZERO).unwrap_or(0) > 0
 }
 
 /// Waits up to `timeout` for the read end to have data (or to reach end-of-file).
@@ -690,7 +714,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             ));
         }
         let body = loop {
-            let mut reader = FrameReader { channel, consumed: 0 };
+            let mut reader = FrameReader { feeder: &self.handle.feeder, consumed: 0 };
             match wire::read_frame(&mut reader) {
                 Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock && reader.consumed == 0 => {}
                 Err(Error::Io(e)) if shm.poisoned.load(Ordering::SeqCst) != 0 => {
@@ -714,12 +738,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 None => LIVENESS_TICK,
             };
             wait_readable(channel, slice)?;
-            if self.nothing_can_arrive() {
-                // Check once more: a last message may have landed since.
-                let mut fds = [PollFd::new(channel.reader.as_fd(), PollFlags::POLLIN)];
-                if poll(&mut fds, PollTimeout::ZERO).unwrap_or(0) == 0 {
-                    return Err(Error::Disconnected);
-                }
+            // Check the pipe once more after the peers: a last message may have landed since.
+            if self.handle.feeder.nothing_can_arrive() && !readable_now(channel) {
+                return Err(Error::Disconnected);
             }
         };
         shm.reading_frame.store(0, Ordering::SeqCst);
@@ -731,12 +752,11 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         wire::decode(&body)
     }
 
-    /// No other process holding the queue is alive and this one has nothing left to send.
-    fn nothing_can_arrive(&self) -> bool {
-        let state = self.handle.feeder.lock_state();
-        let idle = state.pending.is_empty() && !state.in_flight;
-        drop(state);
-        idle && !self.shm().other_process_alive(getpid().as_raw())
+    /// Writes raw bytes into the queue's pipe under the write lock, as if a buggy or hostile
+    /// peer had sent them. For tests of the reader's error handling; not part of the API.
+    #[doc(hidden)]
+    pub fn write_raw_bytes_for_tests(&self, bytes: &[u8]) -> Result<()> {
+        Ok(self.handle.feeder.channel.write_frames(&[bytes.to_vec()])?)
     }
 }
 

@@ -1,1 +1,448 @@
-fn main() {}
+//! Tests for `Queue` and `JoinableQueue` across real processes. Each runs in a fresh process
+//! (see harness/mod.rs).
+
+mod harness;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use multiprocessing::{Error, JoinableQueue, MAX_MESSAGE_SIZE, Process, Queue};
+use serde::{Deserialize, Serialize};
+
+fn main() {
+    harness::main(
+        &[
+            ("smoke", smoke),
+            ("fifo_across_fork", fifo_across_fork),
+            ("qsize_counts_items", qsize_counts_items),
+            ("get_timeout_raises_empty", get_timeout_raises_empty),
+            ("get_nowait_on_empty_queue", get_nowait_on_empty_queue),
+            ("bounded_queue_reports_full", bounded_queue_reports_full),
+            ("closed_queue_refuses_put_and_get", closed_queue_refuses_put_and_get),
+            ("join_thread_before_close_is_an_error", join_thread_before_close_is_an_error),
+            ("put_more_than_the_pipe_holds_before_anyone_reads", put_more_than_the_pipe_holds_before_anyone_reads),
+            ("message_of_0_bytes", message_of_0_bytes),
+            ("message_of_64_mib_both_ways", message_of_64_mib_both_ways),
+            ("eight_producers_eight_consumers", eight_producers_eight_consumers),
+            ("unencodable_value_is_refused_and_queue_still_works", unencodable_value_is_refused_and_queue_still_works),
+            ("oversized_message_is_refused_at_put", oversized_message_is_refused_at_put),
+            ("corrupt_frame_is_an_error", corrupt_frame_is_an_error),
+            ("header_claiming_4_gib_is_an_error", header_claiming_4_gib_is_an_error),
+            ("wrong_type_is_a_decode_error_and_the_next_message_arrives", wrong_type_is_a_decode_error_and_the_next_message_arrives),
+            ("writer_killed_mid_message_is_a_truncated_frame", writer_killed_mid_message_is_a_truncated_frame),
+            ("get_when_every_writer_is_gone_is_disconnected", get_when_every_writer_is_gone_is_disconnected),
+            ("orphaned_consumer_does_not_hang", orphaned_consumer_does_not_hang),
+            ("task_done_and_join", task_done_and_join),
+            ("task_done_too_many_times", task_done_too_many_times),
+            ("join_with_dead_consumers_is_disconnected", join_with_dead_consumers_is_disconnected),
+            ("a_panicking_consumer_loses_only_itself", a_panicking_consumer_loses_only_itself),
+        ],
+        &[],
+    );
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+struct MyFancyClass {
+    name: String,
+}
+
+fn smoke() {
+    let queue = Queue::new().unwrap();
+    queue.put(MyFancyClass { name: "Fancy Dan".into() }).unwrap();
+    assert_eq!(queue.get().unwrap(), MyFancyClass { name: "Fancy Dan".into() });
+}
+
+fn fifo_across_fork() {
+    // CPython's test_fork: items from the parent (put before the fork) and from the child arrive
+    // in order 0..19.
+    let queue = Queue::new().unwrap();
+    for i in 0..10 {
+        queue.put(i).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(100)); // let the feeder write them, as CPython's test
+    let q = queue.clone();
+    let mut p = Process::new(move || (10..20).try_for_each(|i| q.put(i)));
+    p.start().unwrap();
+    let got: Vec<i32> = (0..20).map(|_| queue.get().unwrap()).collect();
+    assert_eq!(got, (0..20).collect::<Vec<_>>());
+    assert_eq!(p.join().unwrap(), 0);
+}
+
+fn qsize_counts_items() {
+    let queue = Queue::new().unwrap();
+    let mut sizes = vec![queue.qsize()];
+    queue.put(1).unwrap();
+    sizes.push(queue.qsize());
+    queue.put(2).unwrap();
+    sizes.push(queue.qsize());
+    queue.get().unwrap();
+    sizes.push(queue.qsize());
+    queue.get().unwrap();
+    sizes.push(queue.qsize());
+    assert_eq!(sizes, [0, 1, 2, 1, 0]);
+    assert!(queue.empty());
+}
+
+fn get_timeout_raises_empty() {
+    let queue: Queue<u8> = Queue::new().unwrap();
+    let started = Instant::now();
+    assert!(matches!(queue.get_timeout(Duration::from_millis(200)), Err(Error::Empty)));
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(100), "gave up too early: {waited:?}");
+    assert!(waited < Duration::from_secs(10), "gave up far too late: {waited:?}");
+}
+
+fn get_nowait_on_empty_queue() {
+    let queue: Queue<u8> = Queue::new().unwrap();
+    assert!(matches!(queue.get_nowait(), Err(Error::Empty)));
+    queue.put(5).unwrap();
+    // The feeder writes in the background; get_timeout waits for it.
+    assert_eq!(queue.get_timeout(Duration::from_secs(10)).unwrap(), 5);
+}
+
+fn bounded_queue_reports_full() {
+    let queue: Queue<u8> = Queue::with_maxsize(2).unwrap();
+    queue.put(1).unwrap();
+    queue.put_nowait(2).unwrap();
+    assert!(queue.full());
+    assert!(matches!(queue.put_nowait(3), Err(Error::Full)));
+    let started = Instant::now();
+    assert!(matches!(queue.put_timeout(3, Duration::from_millis(200)), Err(Error::Full)));
+    assert!(started.elapsed() >= Duration::from_millis(100));
+    assert_eq!(queue.get().unwrap(), 1);
+    queue.put_nowait(3).unwrap();
+    assert_eq!((queue.get().unwrap(), queue.get().unwrap()), (2, 3));
+}
+
+fn closed_queue_refuses_put_and_get() {
+    let queue: Queue<u8> = Queue::new().unwrap();
+    queue.close();
+    assert!(matches!(queue.put(1), Err(Error::Closed)));
+    assert!(matches!(queue.get_nowait(), Err(Error::Closed)));
+    assert_eq!(Error::Closed.to_string(), "Queue is closed");
+    let joinable: JoinableQueue<u8> = JoinableQueue::new().unwrap();
+    joinable.close();
+    assert!(matches!(joinable.put(1), Err(Error::Closed)));
+    assert!(matches!(joinable.get(), Err(Error::Closed)));
+}
+
+fn join_thread_before_close_is_an_error() {
+    let queue: Queue<u8> = Queue::new().unwrap();
+    assert!(matches!(queue.join_thread(), Err(Error::InvalidState(_))));
+    queue.close();
+    queue.join_thread().unwrap();
+}
+
+fn put_more_than_the_pipe_holds_before_anyone_reads() {
+    // 8 MiB in 4 KiB messages: far more than any pipe buffer, put before the reader starts.
+    let queue: Queue<Vec<u8>> = Queue::new().unwrap();
+    for i in 0..2048u32 {
+        queue.put(vec![(i % 251) as u8; 4096]).unwrap();
+    }
+    let q = queue.clone();
+    let mut reader = Process::new(move || {
+        for i in 0..2048u32 {
+            let message = q.get().map_err(|e| e.to_string())?;
+            if message != vec![(i % 251) as u8; 4096] {
+                return Err(format!("message {i} is wrong"));
+            }
+        }
+        Ok(())
+    });
+    reader.start().unwrap();
+    assert_eq!(reader.join().unwrap(), 0);
+}
+
+fn message_of_0_bytes() {
+    let queue: Queue<()> = Queue::new().unwrap();
+    let q = queue.clone();
+    let mut p = Process::new(move || q.put(()));
+    p.start().unwrap();
+    queue.get().unwrap();
+    assert_eq!(p.join().unwrap(), 0);
+}
+
+fn pattern(len: usize) -> String {
+    (0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect()
+}
+
+fn message_of_64_mib_both_ways() {
+    let queue: Queue<String> = Queue::new().unwrap();
+    let replies: Queue<bool> = Queue::new().unwrap();
+    let (q, r) = (queue.clone(), replies.clone());
+    let mut p = Process::new(move || {
+        let got = q.get()?;
+        r.put(got == pattern(64 << 20))?;
+        q.put(pattern(64 << 20))
+    });
+    p.start().unwrap();
+    queue.put(pattern(64 << 20)).unwrap();
+    assert!(replies.get().unwrap(), "the child received a different 64 MiB message");
+    let back = queue.get().unwrap();
+    assert!(back == pattern(64 << 20), "the parent received a different 64 MiB message");
+    assert_eq!(p.join().unwrap(), 0);
+}
+
+fn eight_producers_eight_consumers() {
+    const PRODUCERS: u32 = 8;
+    const CONSUMERS: usize = 8;
+    const MESSAGES: u32 = 10_000;
+    let queue: Queue<Option<(u32, u32)>> = Queue::new().unwrap();
+    let results: Queue<Vec<(u32, u32)>> = Queue::new().unwrap();
+    let mut consumers: Vec<Process> = (0..CONSUMERS)
+        .map(|_| {
+            let (q, r) = (queue.clone(), results.clone());
+            Process::new(move || {
+                let mut received = Vec::new();
+                while let Some(item) = q.get()? {
+                    received.push(item);
+                }
+                r.put(received)
+            })
+        })
+        .collect();
+    let mut producers: Vec<Process> = (0..PRODUCERS)
+        .map(|producer| {
+            let q = queue.clone();
+            Process::new(move || (0..MESSAGES).try_for_each(|seq| q.put(Some((producer, seq)))))
+        })
+        .collect();
+    for p in consumers.iter_mut().chain(producers.iter_mut()) {
+        p.start().unwrap();
+    }
+    for p in &mut producers {
+        assert_eq!(p.join().unwrap(), 0);
+    }
+    for _ in 0..CONSUMERS {
+        queue.put(None).unwrap();
+    }
+    let mut seen: HashMap<(u32, u32), usize> = HashMap::new();
+    for _ in 0..CONSUMERS {
+        let received = results.get_timeout(Duration::from_secs(60)).unwrap();
+        // Each consumer must see each producer's messages in the order they were put.
+        let mut last: HashMap<u32, u32> = HashMap::new();
+        for &(producer, seq) in &received {
+            if let Some(&previous) = last.get(&producer) {
+                assert!(seq > previous, "producer {producer}: {seq} after {previous}");
+            }
+            last.insert(producer, seq);
+            *seen.entry((producer, seq)).or_default() += 1;
+        }
+    }
+    for p in &mut consumers {
+        assert_eq!(p.join().unwrap(), 0);
+    }
+    let duplicated = seen.values().filter(|&&n| n > 1).count();
+    assert_eq!(duplicated, 0, "{duplicated} messages were delivered twice");
+    assert_eq!(seen.len(), (PRODUCERS * MESSAGES) as usize, "messages were lost");
+}
+
+#[derive(Deserialize, Debug)]
+struct Unencodable;
+
+impl Serialize for Unencodable {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("this value refuses to be serialized"))
+    }
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+enum Item {
+    Good(u32),
+    Bad(Unencodable),
+}
+
+fn unencodable_value_is_refused_and_queue_still_works() {
+    let queue: Queue<Item> = Queue::new().unwrap();
+    queue.put(Item::Good(1)).unwrap();
+    match queue.put(Item::Bad(Unencodable)) {
+        Err(Error::Encode(why)) => assert!(why.contains("refuses"), "{why}"),
+        other => panic!("expected an encode error, got {other:?}"),
+    }
+    queue.put(Item::Good(2)).unwrap();
+    assert!(matches!(queue.get().unwrap(), Item::Good(1)));
+    assert!(matches!(queue.get().unwrap(), Item::Good(2)));
+    assert_eq!(queue.qsize(), 0, "the refused item must not be counted");
+}
+
+fn oversized_message_is_refused_at_put() {
+    let queue: Queue<String> = Queue::new().unwrap();
+    let huge = "x".repeat(MAX_MESSAGE_SIZE + 1);
+    match queue.put(huge) {
+        Err(Error::MessageTooLarge { size, limit }) => {
+            assert!(size > limit);
+            assert_eq!(limit, MAX_MESSAGE_SIZE);
+        }
+        other => panic!("expected MessageTooLarge, got {other:?}"),
+    }
+    queue.put("small".into()).unwrap();
+    assert_eq!(queue.get().unwrap(), "small");
+}
+
+fn corrupt_frame_is_an_error() {
+    let queue: Queue<u32> = Queue::new().unwrap();
+    queue.write_raw_bytes_for_tests(b"this is not a frame at all").unwrap();
+    match queue.get_timeout(Duration::from_secs(10)) {
+        Err(Error::CorruptFrame(why)) => assert!(why.contains("magic"), "{why}"),
+        other => panic!("expected a corrupt frame, got {other:?}"),
+    }
+    // The stream is misaligned now: later gets keep saying so instead of returning garbage.
+    assert!(matches!(queue.get_nowait(), Err(Error::CorruptFrame(_))));
+}
+
+fn header_claiming_4_gib_is_an_error() {
+    let queue: Queue<u32> = Queue::new().unwrap();
+    let mut header = b"MPQ1".to_vec();
+    header.extend_from_slice(&u32::MAX.to_le_bytes());
+    queue.write_raw_bytes_for_tests(&header).unwrap();
+    match queue.get_timeout(Duration::from_secs(10)) {
+        Err(Error::CorruptFrame(why)) => assert!(why.contains("over the limit"), "{why}"),
+        other => panic!("expected a corrupt frame, got {other:?}"),
+    }
+}
+
+fn wrong_type_is_a_decode_error_and_the_next_message_arrives() {
+    let strings: Queue<String> = Queue::new().unwrap();
+    // A frame that is whole but holds a value of another type (bincode's u32 7, then junk).
+    let mut frame = b"MPQ1".to_vec();
+    frame.extend_from_slice(&3u32.to_le_bytes());
+    frame.extend_from_slice(&[0xff, 0xff, 0xff]);
+    strings.write_raw_bytes_for_tests(&frame).unwrap();
+    strings.put("after".into()).unwrap();
+    assert!(matches!(strings.get(), Err(Error::Decode(_))));
+    assert_eq!(strings.get().unwrap(), "after", "a bad message must not take the next one with it");
+}
+
+fn writer_killed_mid_message_is_a_truncated_frame() {
+    let queue: Queue<String> = Queue::new().unwrap();
+    let putting = multiprocessing::Event::new().unwrap();
+    let (q, e) = (queue.clone(), putting.clone());
+    // 64 MiB cannot fit the pipe: the child's feeder blocks part-way through the frame.
+    let mut writer = Process::new(move || {
+        let message = pattern(64 << 20);
+        e.set();
+        q.put(message)?;
+        std::thread::sleep(Duration::from_secs(60));
+        Ok::<(), Error>(())
+    });
+    writer.start().unwrap();
+    assert!(putting.wait_timeout(Duration::from_secs(60)));
+    std::thread::sleep(Duration::from_millis(500));
+    writer.kill().unwrap();
+    assert_eq!(writer.join().unwrap(), -9);
+    match queue.get_timeout(Duration::from_secs(30)) {
+        Err(Error::TruncatedFrame { expected, received }) => {
+            assert!(received < expected, "{received} of {expected}");
+        }
+        other => panic!("expected a truncated frame, got {:?}", other.map(|s| s.len())),
+    }
+}
+
+fn get_when_every_writer_is_gone_is_disconnected() {
+    let queue: Queue<u32> = Queue::new().unwrap();
+    let q = queue.clone();
+    let mut p = Process::new(move || q.put(1));
+    p.start().unwrap();
+    assert_eq!(p.join().unwrap(), 0);
+    assert_eq!(queue.get().unwrap(), 1, "what was sent before the writer left still arrives");
+    let started = Instant::now();
+    assert!(matches!(queue.get(), Err(Error::Disconnected)));
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+fn orphaned_consumer_does_not_hang() {
+    // A consumer whose producer (the test process's child) was killed learns it from `get`.
+    let report: Queue<String> = Queue::new().unwrap();
+    let r = report.clone();
+    let mut middle = Process::new(move || {
+        let queue: Queue<u32> = Queue::new()?;
+        let (q, r) = (queue.clone(), r.clone());
+        let mut consumer = Process::new(move || {
+            let outcome = match q.get() {
+                Err(Error::Disconnected) => "disconnected".to_string(),
+                other => format!("{other:?}"),
+            };
+            r.put(outcome)
+        });
+        consumer.start()?;
+        // The producer dies without putting anything and without running its exit steps.
+        nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL).ok();
+        Ok::<(), Error>(())
+    });
+    middle.start().unwrap();
+    assert_eq!(middle.join().unwrap(), -9);
+    assert_eq!(report.get_timeout(Duration::from_secs(30)).unwrap(), "disconnected");
+}
+
+fn task_done_and_join() {
+    // CPython's test_task_done: 4 workers run `for obj in iter(q.get, None): q.task_done()`.
+    let queue: JoinableQueue<Option<u32>> = JoinableQueue::new().unwrap();
+    let mut workers: Vec<Process> = (0..4)
+        .map(|_| {
+            let q = queue.clone();
+            Process::new(move || {
+                while q.get()?.is_some() {
+                    std::thread::sleep(Duration::from_millis(10));
+                    q.task_done()?;
+                }
+                Ok::<(), Error>(())
+            })
+        })
+        .collect();
+    for w in &mut workers {
+        w.start().unwrap();
+    }
+    for i in 0..10 {
+        queue.put(Some(i)).unwrap();
+    }
+    queue.join().unwrap();
+    assert_eq!(queue.unfinished(), 0);
+    for _ in &workers {
+        queue.put(None).unwrap();
+    }
+    for w in &mut workers {
+        assert_eq!(w.join().unwrap(), 0);
+    }
+}
+
+fn task_done_too_many_times() {
+    let queue: JoinableQueue<u8> = JoinableQueue::new().unwrap();
+    queue.put(1).unwrap();
+    queue.get().unwrap();
+    queue.task_done().unwrap();
+    match queue.task_done() {
+        Err(e @ Error::TaskDoneTooManyTimes) => assert_eq!(e.to_string(), "task_done() called too many times"),
+        other => panic!("expected TaskDoneTooManyTimes, got {other:?}"),
+    }
+    queue.join().unwrap();
+}
+
+fn join_with_dead_consumers_is_disconnected() {
+    let queue: JoinableQueue<u8> = JoinableQueue::new().unwrap();
+    let q = queue.clone();
+    let mut consumer = Process::new(move || {
+        q.get()?; // takes the task and dies before task_done
+        nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL).ok();
+        Ok::<(), Error>(())
+    });
+    consumer.start().unwrap();
+    queue.put(1).unwrap();
+    assert_eq!(consumer.join().unwrap(), -9);
+    assert!(matches!(queue.join(), Err(Error::Disconnected)));
+}
+
+fn a_panicking_consumer_loses_only_itself() {
+    let queue: Queue<u32> = Queue::new().unwrap();
+    let q = queue.clone();
+    let mut crasher = Process::new(move || -> () {
+        let _ = q.get();
+        panic!("consumer crashed after one item");
+    });
+    crasher.start().unwrap();
+    for i in 0..3 {
+        queue.put(i).unwrap();
+    }
+    assert_eq!(crasher.join().unwrap(), 1);
+    let rest: Vec<u32> = (0..2).map(|_| queue.get().unwrap()).collect();
+    assert_eq!(rest, [1, 2]);
+}
