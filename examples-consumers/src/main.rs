@@ -75,9 +75,8 @@ fn main() -> multiprocessing::Result<()> {
     // Start consumers
     let num_consumers = cpu_count() * 2;
     println!("Creating {num_consumers} consumers");
-    let mut consumers: Vec<Process> = (0..num_consumers)
-        .map(|_| Process::from(Consumer::new(tasks.clone(), results.clone())))
-        .collect();
+    let mut consumers: Vec<Process> =
+        (0..num_consumers).map(|_| Process::from(Consumer::new(tasks.clone(), results.clone()))).collect();
     for w in &mut consumers {
         w.start()?;
     }

@@ -64,11 +64,12 @@ impl fmt::Display for Error {
                 write!(f, "message of {size} bytes is over the limit of {limit} bytes")
             }
             Error::CorruptFrame(why) => write!(f, "corrupt frame in queue: {why}"),
-            Error::TruncatedFrame { expected, received } => write!(
-                f,
-                "truncated frame: the writer went away after {received} of {expected} bytes"
-            ),
-            Error::Disconnected => write!(f, "queue is empty and every process that could put into it is gone"),
+            Error::TruncatedFrame { expected, received } => {
+                write!(f, "truncated frame: the writer went away after {received} of {expected} bytes")
+            }
+            Error::Disconnected => {
+                write!(f, "queue is empty and every process that could put into it is gone")
+            }
             Error::Empty => write!(f, "queue is empty"),
             Error::Full => write!(f, "queue is full"),
             Error::Closed => write!(f, "Queue is closed"),

@@ -88,8 +88,6 @@ mod wire;
 pub use error::{Error, Result};
 pub use event::Event;
 pub use logging::{Logger, get_logger, log_to_stderr};
-pub use process::{
-    Process, ProcessInfo, Run, TargetResult, active_children, cpu_count, current_process,
-};
+pub use process::{Process, ProcessInfo, Run, TargetResult, active_children, cpu_count, current_process};
 pub use queue::{JoinableQueue, Queue};
 pub use wire::MAX_MESSAGE_SIZE;

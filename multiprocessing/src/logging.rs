@@ -125,7 +125,13 @@ mod tests {
     fn format_matches_cpython() {
         let line = format_record(Level::Info, "Process-1", &format_args!("child process calling self.run()"));
         assert_eq!(line, "[INFO/Process-1] child process calling self.run()\n");
-        assert_eq!(format_record(Level::Warn, "MainProcess", &format_args!("x")), "[WARNING/MainProcess] x\n");
-        assert_eq!(format_record(Level::Trace, "MainProcess", &format_args!("x")), "[Level 5/MainProcess] x\n");
+        assert_eq!(
+            format_record(Level::Warn, "MainProcess", &format_args!("x")),
+            "[WARNING/MainProcess] x\n"
+        );
+        assert_eq!(
+            format_record(Level::Trace, "MainProcess", &format_args!("x")),
+            "[Level 5/MainProcess] x\n"
+        );
     }
 }

@@ -137,8 +137,8 @@ impl QueueShm {
 /// Whether `pid` names a running process: it exists (`kill(pid, 0)`) and is not a zombie
 /// waiting to be reaped (the state letter in `/proc/<pid>/stat`).
 fn process_is_running(pid: i32) -> bool {
-    let exists = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
-        != Err(nix::errno::Errno::ESRCH);
+    let exists =
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) != Err(nix::errno::Errno::ESRCH);
     if !exists {
         return false;
     }
@@ -191,7 +191,9 @@ impl Channel {
             self.shm.poisoned.store(1, Ordering::SeqCst);
         }
         if self.shm.poisoned.load(Ordering::SeqCst) != 0 {
-            return Err(io::Error::other("the queue's stream is corrupt: a process died half-way through a message"));
+            return Err(io::Error::other(
+                "the queue's stream is corrupt: a process died half-way through a message",
+            ));
         }
         self.shm.writing_frame.store(1, Ordering::SeqCst);
         let mut out = &self.writer;
@@ -679,9 +681,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         debug!("Queue._start_thread()");
         debug!("doing self._thread.start()");
         let feeder = Arc::clone(&self.handle.feeder);
-        let spawned = std::thread::Builder::new()
-            .name("QueueFeederThread".into())
-            .spawn(move || feeder_loop(feeder));
+        let spawned =
+            std::thread::Builder::new().name("QueueFeederThread".into()).spawn(move || feeder_loop(feeder));
         let mut state = self.handle.feeder.lock_state();
         state.thread_starting = false;
         match spawned {

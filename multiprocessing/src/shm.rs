@@ -55,12 +55,7 @@ impl<T: ProcessShared> SharedMemory<T> {
         // which `ProcessShared` promises is a valid `T`, and mmap returns page-aligned memory,
         // which satisfies the alignment of every type we put there.
         let ptr = unsafe {
-            mmap_anonymous(
-                None,
-                len,
-                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-                MapFlags::MAP_SHARED,
-            )
+            mmap_anonymous(None, len, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED)
         }?;
         Ok(SharedMemory { ptr: ptr.cast() })
     }
@@ -96,13 +91,7 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Durati
     // shared memory and must be matched across processes. Errors (EAGAIN when the value
     // changed, ETIMEDOUT, EINTR) all mean "go and re-check", so the result is ignored.
     unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            ts_ptr,
-        );
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, expected, ts_ptr);
     }
 }
 
@@ -152,17 +141,15 @@ impl RobustMutex {
         // after; `self.raw` is ours to initialise (the caller guarantees no one uses it yet).
         unsafe {
             check(libc::pthread_mutexattr_init(attr.as_mut_ptr()))?;
-            let result = check(libc::pthread_mutexattr_setpshared(
-                attr.as_mut_ptr(),
-                libc::PTHREAD_PROCESS_SHARED,
-            ))
-            .and_then(|()| {
-                check(libc::pthread_mutexattr_setrobust(
-                    attr.as_mut_ptr(),
-                    libc::PTHREAD_MUTEX_ROBUST,
-                ))
-            })
-            .and_then(|()| check(libc::pthread_mutex_init(self.raw.get(), attr.as_ptr())));
+            let result =
+                check(libc::pthread_mutexattr_setpshared(attr.as_mut_ptr(), libc::PTHREAD_PROCESS_SHARED))
+                    .and_then(|()| {
+                        check(libc::pthread_mutexattr_setrobust(
+                            attr.as_mut_ptr(),
+                            libc::PTHREAD_MUTEX_ROBUST,
+                        ))
+                    })
+                    .and_then(|()| check(libc::pthread_mutex_init(self.raw.get(), attr.as_ptr())));
             libc::pthread_mutexattr_destroy(attr.as_mut_ptr());
             result
         }

@@ -13,7 +13,10 @@ fn main() {
             ("log_to_stderr_matches_cpython", log_to_stderr_matches_cpython),
             ("get_logger_matches_cpython", get_logger_matches_cpython),
             ("queue_finalizers_log_at_the_steps_they_run", queue_finalizers_log_at_the_steps_they_run),
-            ("panic_report_comes_where_cpython_prints_the_traceback", panic_report_comes_where_cpython_prints_the_traceback),
+            (
+                "panic_report_comes_where_cpython_prints_the_traceback",
+                panic_report_comes_where_cpython_prints_the_traceback,
+            ),
             ("child_inherits_the_level", child_inherits_the_level),
             ("lines_from_many_processes_are_never_torn", lines_from_many_processes_are_never_torn),
             ("nothing_is_printed_before_log_to_stderr", nothing_is_printed_before_log_to_stderr),
@@ -105,7 +108,10 @@ fn queue_finalizers_log_at_the_steps_they_run() {
     );
     assert_in_order(
         &output,
-        &["[DEBUG/Process-1] starting thread to feed data to pipe", "[DEBUG/Process-1] feeder thread got sentinel -- exiting"],
+        &[
+            "[DEBUG/Process-1] starting thread to feed data to pipe",
+            "[DEBUG/Process-1] feeder thread got sentinel -- exiting",
+        ],
     );
     // The main process never put anything: it has no feeder to stop.
     assert!(!output.contains("[DEBUG/MainProcess] telling queue thread to quit"), "{output}");

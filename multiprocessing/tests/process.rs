@@ -255,7 +255,9 @@ fn main_that_never_joins_waits_at_exit() {
     let (status, output) = harness::scenario("never_joins");
     assert!(status.success(), "{output}");
     let lines: Vec<&str> = output.lines().collect();
-    let pos = |text: &str| lines.iter().position(|l| *l == text).unwrap_or_else(|| panic!("no {text:?} in:\n{output}"));
+    let pos = |text: &str| {
+        lines.iter().position(|l| *l == text).unwrap_or_else(|| panic!("no {text:?} in:\n{output}"))
+    };
     assert!(pos("main done") < pos("[INFO/MainProcess] calling join() for process Process-1"));
     assert!(pos("child done") < pos("[INFO/Process-1] process exiting with exitcode 0"));
     let pid: u32 = lines.iter().find_map(|l| l.strip_prefix("child pid ")).unwrap().parse().unwrap();
@@ -313,9 +315,8 @@ fn fork_while_another_thread_prints() {
             }
         })
     };
-    let mut children: Vec<Process> = (0..40)
-        .map(|i| Process::new(move || println!("child {i} prints")))
-        .collect();
+    let mut children: Vec<Process> =
+        (0..40).map(|i| Process::new(move || println!("child {i} prints"))).collect();
     for p in &mut children {
         p.start().unwrap();
     }

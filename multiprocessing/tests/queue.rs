@@ -20,16 +20,28 @@ fn main() {
             ("bounded_queue_reports_full", bounded_queue_reports_full),
             ("closed_queue_refuses_put_and_get", closed_queue_refuses_put_and_get),
             ("join_thread_before_close_is_an_error", join_thread_before_close_is_an_error),
-            ("put_more_than_the_pipe_holds_before_anyone_reads", put_more_than_the_pipe_holds_before_anyone_reads),
+            (
+                "put_more_than_the_pipe_holds_before_anyone_reads",
+                put_more_than_the_pipe_holds_before_anyone_reads,
+            ),
             ("message_of_0_bytes", message_of_0_bytes),
             ("message_of_64_mib_both_ways", message_of_64_mib_both_ways),
             ("eight_producers_eight_consumers", eight_producers_eight_consumers),
-            ("unencodable_value_is_refused_and_queue_still_works", unencodable_value_is_refused_and_queue_still_works),
+            (
+                "unencodable_value_is_refused_and_queue_still_works",
+                unencodable_value_is_refused_and_queue_still_works,
+            ),
             ("oversized_message_is_refused_at_put", oversized_message_is_refused_at_put),
             ("corrupt_frame_is_an_error", corrupt_frame_is_an_error),
             ("header_claiming_4_gib_is_an_error", header_claiming_4_gib_is_an_error),
-            ("wrong_type_is_a_decode_error_and_the_next_message_arrives", wrong_type_is_a_decode_error_and_the_next_message_arrives),
-            ("writer_killed_mid_message_is_a_truncated_frame", writer_killed_mid_message_is_a_truncated_frame),
+            (
+                "wrong_type_is_a_decode_error_and_the_next_message_arrives",
+                wrong_type_is_a_decode_error_and_the_next_message_arrives,
+            ),
+            (
+                "writer_killed_mid_message_is_a_truncated_frame",
+                writer_killed_mid_message_is_a_truncated_frame,
+            ),
             ("get_when_every_writer_is_gone_is_disconnected", get_when_every_writer_is_gone_is_disconnected),
             ("orphaned_consumer_does_not_hang", orphaned_consumer_does_not_hang),
             ("task_done_and_join", task_done_and_join),
@@ -411,7 +423,9 @@ fn task_done_too_many_times() {
     queue.get().unwrap();
     queue.task_done().unwrap();
     match queue.task_done() {
-        Err(e @ Error::TaskDoneTooManyTimes) => assert_eq!(e.to_string(), "task_done() called too many times"),
+        Err(e @ Error::TaskDoneTooManyTimes) => {
+            assert_eq!(e.to_string(), "task_done() called too many times")
+        }
         other => panic!("expected TaskDoneTooManyTimes, got {other:?}"),
     }
     queue.join().unwrap();
