@@ -1,0 +1,161 @@
+//! The lecture's exercise: "Write a program to compare the performance of threads and
+//! processes. Create a situation where threads are more advantageous than processes, and vice
+//! versa." Done in Rust, where there is no GIL: see README.md for what it finds and why.
+//!
+//! Run it with `cargo run --release -p exercise` (`--help` for the options).
+
+mod crash;
+mod fork_cost;
+mod machine;
+mod measure;
+mod python;
+mod report;
+mod scenarios;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use measure::{Variant, compare, verdict};
+use report::{Report, ScenarioResult};
+use scenarios::Size;
+
+/// Threads against processes in Rust: which wins, when, and why.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Run only these scenarios (repeatable); `fork-cost` and `crash` name the two extra sections.
+    #[arg(long = "scenario", value_name = "NAME")]
+    scenarios: Vec<String>,
+    /// Threads or processes per scenario [default: the CPU count].
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+    /// Small sizes and 3 runs: the whole program in seconds (for CI).
+    #[arg(long)]
+    quick: bool,
+    /// Timed runs of each variant [default: 5, or 3 with --quick].
+    #[arg(long, value_name = "N")]
+    reps: Option<usize>,
+    /// Print the results as JSON on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Draw the ratios and the fork-cost curve into this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+    /// Also run the same CPU-bound work in CPython (python3), threads against processes.
+    #[arg(long)]
+    python: bool,
+    /// Internal: the thread half of the crash demonstration, run as its own program.
+    #[arg(long, hide = true)]
+    crash_in_threads: bool,
+}
+
+const EXTRA_SECTIONS: [&str; 2] = ["fork-cost", "crash"];
+const WARMUP: usize = 1;
+
+fn main() {
+    let args = Args::parse();
+    if args.crash_in_threads {
+        crash::thread_program();
+        return;
+    }
+    if let Err(e) = run(&args) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let all = scenarios::all();
+    for name in &args.scenarios {
+        if !all.iter().any(|s| s.name == name) && !EXTRA_SECTIONS.contains(&name.as_str()) {
+            let mut known: Vec<&str> = all.iter().map(|s| s.name).collect();
+            known.extend(EXTRA_SECTIONS);
+            return Err(format!("no scenario {name:?}; the scenarios are {}", known.join(", ")));
+        }
+    }
+    let wanted = |name: &str| args.scenarios.is_empty() || args.scenarios.iter().any(|s| s == name);
+    let workers = args.workers.unwrap_or_else(multiprocessing::cpu_count).max(1);
+    let reps = args.reps.unwrap_or(if args.quick { 3 } else { 5 }).max(1);
+    let selected: Vec<&scenarios::Scenario> = all.iter().filter(|s| wanted(s.name)).collect();
+
+    // A progress display on stderr, only when a person is watching.
+    let runs_per_round: u64 = selected.iter().map(|s| 2 + u64::from(s.serial.is_some())).sum();
+    let fork_steps = if wanted("fork-cost") { fork_cost::sizes(args.quick).len() as u64 } else { 0 };
+    let progress = ProgressBar::with_draw_target(
+        Some(runs_per_round * (WARMUP + reps) as u64 + fork_steps),
+        if std::io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    progress
+        .set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}").map_err(|e| e.to_string())?);
+
+    let mut results = Vec::new();
+    for scenario in selected {
+        progress.set_message(scenario.name);
+        let size = Size { workers: (scenario.workers)(workers), quick: args.quick };
+        let serial_run = scenario.serial.map(|run| move || run(&size));
+        let serial: Option<Variant<'_>> = serial_run.as_ref().map(|f| f as Variant<'_>);
+        let threads = || (scenario.threads)(&size);
+        let processes = || (scenario.processes)(&size);
+        let measured = compare(WARMUP, reps, serial, &threads, &processes, &mut || progress.inc(1))
+            .map_err(|e| format!("{}: {e}", scenario.name))?;
+        results.push(ScenarioResult {
+            name: scenario.name.to_string(),
+            workers: size.workers,
+            serial: measured.serial,
+            threads: measured.threads,
+            processes: measured.processes,
+            ratio: measured.threads.median / measured.processes.median,
+            verdict: verdict(&measured.threads, &measured.processes),
+            predicted: scenario.predicted,
+            what: scenario.what.to_string(),
+            why: scenario.why.to_string(),
+        });
+    }
+    let fork_cost = if wanted("fork-cost") {
+        progress.set_message("fork-cost");
+        fork_cost::measure(args.quick, reps, &mut || progress.inc(1))?
+    } else {
+        Vec::new()
+    };
+    let crash = if wanted("crash") { Some(crash::demonstrate()?) } else { None };
+    let (python, python_error) = if args.python {
+        progress.set_message("python");
+        match python::measure(workers, args.quick, reps) {
+            Ok(result) => (Some(result), None),
+            Err(why) => (None, Some(why)),
+        }
+    } else {
+        (None, None)
+    };
+    progress.finish_and_clear();
+
+    let report = Report {
+        machine: machine::describe(),
+        warmup: WARMUP,
+        reps,
+        scenarios: results,
+        fork_cost,
+        crash,
+        python,
+        python_error,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+    } else {
+        print!("{}", report::table(&report));
+    }
+    if let Some(path) = &args.plot {
+        report::plot(&report, path)?;
+        if !args.json {
+            println!("\nplot written to {}", path.display());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! Create and join many short-lived workers, N at a time: a server that starts a worker per
+//! request, say.
+//!
+//! A thread needs a stack (reused by the allocator) and a `clone(2)`. A process needs `fork`,
+//! which copies the parent's page tables and marks its memory copy-on-write, then `exit` and
+//! `waitpid`, plus this crate's exit steps; and its first writes fault pages in. The work itself
+//! is nothing, so creation is all that is measured.
+
+use multiprocessing::Process;
+
+use super::{Size, on_threads};
+
+fn total(size: &Size) -> u64 {
+    size.pick(1000, 100)
+}
+
+pub fn threads(size: &Size) -> Result<(), String> {
+    let mut left = total(size);
+    while left > 0 {
+        let wave = left.min(size.workers as u64);
+        on_threads(wave as usize, |i| {
+            std::hint::black_box(i);
+            Ok(())
+        })?;
+        left -= wave;
+    }
+    Ok(())
+}
+
+pub fn processes(size: &Size) -> Result<(), String> {
+    let mut left = total(size);
+    while left > 0 {
+        let wave = left.min(size.workers as u64);
+        let mut workers: Vec<Process> = (0..wave)
+            .map(|i| {
+                Process::new(move || {
+                    std::hint::black_box(i);
+                })
+            })
+            .collect();
+        for p in &mut workers {
+            p.start().map_err(|e| e.to_string())?;
+        }
+        for p in &mut workers {
+            let code = p.join().map_err(|e| e.to_string())?;
+            if code != 0 {
+                return Err(format!("{} exited with {code}", p.name()));
+            }
+        }
+        left -= wave;
+    }
+    Ok(())
+}
