@@ -3,7 +3,10 @@
 //!
 //! - `cargo xtask verify [PACKAGE...] [--runs N]`: build every lecture example, run it as a user
 //!   would, and compare its output with the transcript in its `expected/` folder.
+//! - `cargo xtask bench [--json] [--quick] [--reps N]`: the crate against the OS's limits and
+//!   against CPython (see `bench/`).
 
+mod bench;
 mod transcript;
 mod verify;
 
@@ -22,6 +25,7 @@ fn try_main() -> Result<(), DynError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("verify") => verify::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         _ => {
             print_help();
             Ok(())
@@ -33,7 +37,9 @@ fn print_help() {
     eprintln!(
         "Tasks:
   verify [PACKAGE...] [--runs N]   run the lecture examples and check their output
-                                    (all of them, or the packages named; N times each)"
+                                    (all of them, or the packages named; N times each)
+  bench [--json] [--quick] [--reps N]
+                                    the crate against the OS's limits and CPython"
     );
 }
 

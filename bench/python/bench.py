@@ -1,0 +1,128 @@
+"""CPython's multiprocessing on the same workloads as `cargo xtask bench`.
+
+Usage: python3 bench.py METRIC SIZE. Prints {"value": ...} in the metric's unit, after
+checking that what was received is what was sent.
+"""
+import json
+import multiprocessing
+import sys
+import time
+
+
+def start_join(n):
+    start = time.perf_counter()
+    for _ in range(n):
+        p = multiprocessing.Process(target=int)
+        p.start()
+        p.join()
+        assert p.exitcode == 0
+    return (time.perf_counter() - start) / n * 1e6  # us per process
+
+
+def _consume_small(q, n, ok):
+    for i in range(n):
+        ident, x, tag = q.get()
+        if ident != i or x != i * 0.5 or tag != b"tag!":
+            return
+    ok.set()
+
+
+def queue_small(n):
+    q = multiprocessing.Queue()
+    ok = multiprocessing.Event()
+    consumer = multiprocessing.Process(target=_consume_small, args=(q, n, ok))
+    start = time.perf_counter()
+    consumer.start()
+    for i in range(n):
+        q.put((i, i * 0.5, b"tag!"))
+    consumer.join()
+    elapsed = time.perf_counter() - start
+    assert ok.is_set(), "the consumer received something else"
+    return n / elapsed  # messages per second
+
+
+def _consume_big(q, n, ok):
+    for i in range(n):
+        chunk = q.get()
+        if len(chunk) != 1 << 20 or chunk[0] != i % 256 or chunk[-1] != i % 256:
+            return
+    ok.set()
+
+
+def queue_1mib(n):
+    q = multiprocessing.Queue()
+    ok = multiprocessing.Event()
+    consumer = multiprocessing.Process(target=_consume_big, args=(q, n, ok))
+    start = time.perf_counter()
+    consumer.start()
+    for i in range(n):
+        q.put(bytes([i % 256]) * (1 << 20))
+    consumer.join()
+    elapsed = time.perf_counter() - start
+    assert ok.is_set(), "the consumer received something else"
+    return n * (1 << 20) / elapsed / 1e6  # MB per second
+
+
+def _worker(tasks, done):
+    count = 0
+    for task in iter(tasks.get, None):
+        count += task
+        tasks.task_done()
+    tasks.task_done()
+    done.put(count)
+
+
+def joinable(n, consumers=4):
+    tasks = multiprocessing.JoinableQueue()
+    done = multiprocessing.Queue()
+    workers = [multiprocessing.Process(target=_worker, args=(tasks, done)) for _ in range(consumers)]
+    start = time.perf_counter()
+    for w in workers:
+        w.start()
+    for _ in range(n):
+        tasks.put(1)
+    tasks.join()
+    elapsed = time.perf_counter() - start
+    for _ in workers:
+        tasks.put(None)
+    total = sum(done.get() for _ in workers)
+    for w in workers:
+        w.join()
+    assert total == n, f"{total} tasks done, {n} put"
+    return n / elapsed  # tasks per second
+
+
+def _pong(ping, pong, n):
+    for _ in range(n):
+        ping.wait()
+        ping.clear()
+        pong.set()
+
+
+def event_ping_pong(n):
+    ping, pong = multiprocessing.Event(), multiprocessing.Event()
+    p = multiprocessing.Process(target=_pong, args=(ping, pong, n))
+    p.start()
+    start = time.perf_counter()
+    for _ in range(n):
+        ping.set()
+        pong.wait()
+        pong.clear()
+    elapsed = time.perf_counter() - start
+    p.join()
+    assert p.exitcode == 0
+    return elapsed / n * 1e6  # us per round trip
+
+
+METRICS = {
+    "start-join": start_join,
+    "queue-small": queue_small,
+    "queue-1mib": queue_1mib,
+    "joinable-20k": joinable,
+    "event-ping-pong": event_ping_pong,
+}
+
+if __name__ == "__main__":
+    multiprocessing.set_start_method("fork")
+    metric, size = sys.argv[1], int(sys.argv[2])
+    print(json.dumps({"value": METRICS[metric](size), "version": sys.version.split()[0]}))

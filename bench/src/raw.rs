@@ -1,0 +1,161 @@
+//! The limits: the same workloads written directly against the OS, with nothing of the crate
+//! but `Process` to start the two sides (the same for both, and outside the measured work).
+
+use std::io::{BufReader, Read, Write};
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Instant;
+
+use multiprocessing::Process;
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{ForkResult, fork};
+
+use crate::workloads::{Small, check_chunk, make_chunk, run_pair};
+
+/// `fork` + `_exit(0)` + `waitpid`, `n` times: microseconds per process.
+pub fn start_join(n: u64) -> Result<f64, String> {
+    let started = Instant::now();
+    for _ in 0..n {
+        // SAFETY: the child calls only `_exit`, which is async-signal-safe, so it is sound
+        // whatever other threads of the bench held at the time of the fork.
+        match unsafe { fork() }.map_err(|e| e.to_string())? {
+            ForkResult::Child => unsafe_exit(),
+            ForkResult::Parent { child } => match waitpid(child, None).map_err(|e| e.to_string())? {
+                WaitStatus::Exited(_, 0) => {}
+                other => return Err(format!("raw child ended with {other:?}")),
+            },
+        }
+    }
+    Ok(started.elapsed().as_secs_f64() / n as f64 * 1e6)
+}
+
+fn unsafe_exit() -> ! {
+    // SAFETY: `_exit` ends the process at once; nothing of the parent's state is touched.
+    unsafe { libc::_exit(0) }
+}
+
+/// Small messages through a default pipe, length-prefixed, one `write(2)` per message; the
+/// consumer reads through a 64 KiB buffer. Messages per second.
+pub fn queue_small(n: u64) -> Result<f64, String> {
+    let (reader, writer) = os_pipe::pipe().map_err(|e| e.to_string())?;
+    let seconds = run_pair(
+        move || {
+            let mut out = &writer;
+            for i in 0..n {
+                let body = Small::new(i).to_bytes();
+                let mut frame = [0u8; 4 + Small::BYTES];
+                frame[..4].copy_from_slice(&(Small::BYTES as u32).to_le_bytes());
+                frame[4..].copy_from_slice(&body);
+                out.write_all(&frame).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        },
+        move || {
+            let mut input = BufReader::with_capacity(64 << 10, &reader);
+            for i in 0..n {
+                let mut len = [0u8; 4];
+                input.read_exact(&mut len).map_err(|e| e.to_string())?;
+                let mut body = [0u8; Small::BYTES];
+                input.read_exact(&mut body).map_err(|e| e.to_string())?;
+                if u32::from_le_bytes(len) as usize != Small::BYTES || Small::from_bytes(&body) != Small::new(i) {
+                    return Err(format!("raw message {i} is wrong"));
+                }
+            }
+            Ok(())
+        },
+    )?;
+    Ok(n as f64 / seconds)
+}
+
+/// 1 MiB messages with `write_all`/`read_exact` through a pipe enlarged to 1 MiB. MB/s.
+pub fn queue_1mib(n: u64) -> Result<f64, String> {
+    let (reader, writer) = os_pipe::pipe().map_err(|e| e.to_string())?;
+    nix::fcntl::fcntl(writer.as_fd(), nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20)).map_err(|e| e.to_string())?;
+    let seconds = run_pair(
+        move || {
+            let mut out = &writer;
+            (0..n).try_for_each(|i| out.write_all(&make_chunk(i)).map_err(|e| e.to_string()))
+        },
+        move || {
+            let mut input = &reader;
+            let mut chunk = vec![0u8; crate::workloads::CHUNK];
+            (0..n).try_for_each(|i| {
+                input.read_exact(&mut chunk).map_err(|e| e.to_string())?;
+                check_chunk(i, &chunk)
+            })
+        },
+    )?;
+    Ok((n as usize * crate::workloads::CHUNK) as f64 / seconds / 1e6)
+}
+
+/// A ping-pong on one futex word in shared memory, no spinning: microseconds per round trip.
+pub fn event_ping_pong(n: u64) -> Result<f64, String> {
+    let word = SharedWord::new()?;
+    let mut pong = {
+        let word = word.clone();
+        Process::new(move || {
+            for i in 0..n {
+                word.wait_for(2 * i + 1);
+                word.store_and_wake(2 * i + 2);
+            }
+        })
+    };
+    pong.start().map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    for i in 0..n {
+        word.store_and_wake(2 * i + 1);
+        word.wait_for(2 * i + 2);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    if pong.join().map_err(|e| e.to_string())? != 0 {
+        return Err("the raw pong process failed".into());
+    }
+    Ok(seconds / n as f64 * 1e6)
+}
+
+/// One `AtomicU32` in a shared anonymous mapping.
+#[derive(Clone)]
+struct SharedWord {
+    word: &'static AtomicU32,
+}
+
+impl SharedWord {
+    fn new() -> Result<SharedWord, String> {
+        // SAFETY: a fresh anonymous shared mapping of one page: zeroed, page-aligned, aliasing
+        // nothing. It is never unmapped, so the `'static` reference stays valid (one page per
+        // bench round, a deliberate leak in a short-lived program).
+        let ptr = unsafe {
+            nix::sys::mman::mmap_anonymous(
+                None,
+                std::num::NonZeroUsize::new(4096).expect("non-zero"),
+                nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE,
+                nix::sys::mman::MapFlags::MAP_SHARED,
+            )
+        }
+        .map_err(|e| e.to_string())?;
+        // SAFETY: the mapping is valid, aligned and zeroed, and zero is a valid AtomicU32.
+        Ok(SharedWord { word: unsafe { ptr.cast::<AtomicU32>().as_ref() } })
+    }
+
+    fn wait_for(&self, target: u64) {
+        let target = target as u32;
+        loop {
+            let seen = self.word.load(Ordering::SeqCst);
+            if seen == target {
+                return;
+            }
+            // SAFETY: FUTEX_WAIT on a live, aligned word; no timeout; shared (not private).
+            unsafe {
+                libc::syscall(libc::SYS_futex, self.word.as_ptr(), libc::FUTEX_WAIT, seen, std::ptr::null::<u8>());
+            }
+        }
+    }
+
+    fn store_and_wake(&self, value: u64) {
+        self.word.store(value as u32, Ordering::SeqCst);
+        // SAFETY: FUTEX_WAKE on a live, aligned word.
+        unsafe {
+            libc::syscall(libc::SYS_futex, self.word.as_ptr(), libc::FUTEX_WAKE, i32::MAX);
+        }
+    }
+}

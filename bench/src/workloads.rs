@@ -1,0 +1,194 @@
+//! The workloads, shared by the crate's side and the limits: the message types, their checks,
+//! and how a producer/consumer pair is started and timed.
+
+use std::time::Instant;
+
+use multiprocessing::{Event, JoinableQueue, Process, Queue};
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+pub const CHUNK: usize = 1 << 20;
+
+/// The small message: a struct of the size a task or a result usually has.
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone, Copy)]
+pub struct Small {
+    pub id: u64,
+    pub x: f64,
+    pub tag: [u8; 4],
+}
+
+impl Small {
+    pub const BYTES: usize = 20;
+
+    pub fn new(i: u64) -> Small {
+        Small { id: i, x: i as f64 * 0.5, tag: *b"tag!" }
+    }
+
+    /// The limit's encoding: fixed-width bytes, no serde.
+    pub fn to_bytes(self) -> [u8; Self::BYTES] {
+        let mut out = [0u8; Self::BYTES];
+        out[..8].copy_from_slice(&self.id.to_le_bytes());
+        out[8..16].copy_from_slice(&self.x.to_le_bytes());
+        out[16..].copy_from_slice(&self.tag);
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8; Self::BYTES]) -> Small {
+        Small {
+            id: u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")),
+            x: f64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")),
+            tag: bytes[16..].try_into().expect("4 bytes"),
+        }
+    }
+}
+
+/// Chunk number `i`: its first 8 bytes are `i`, the rest is `i as u8`.
+pub fn make_chunk(i: u64) -> Vec<u8> {
+    let mut chunk = vec![i as u8; CHUNK];
+    chunk[..8].copy_from_slice(&i.to_le_bytes());
+    chunk
+}
+
+pub fn check_chunk(i: u64, chunk: &[u8]) -> Result<(), String> {
+    let whole = chunk.len() == CHUNK
+        && chunk[..8] == i.to_le_bytes()
+        && chunk[CHUNK / 2] == i as u8
+        && chunk[CHUNK - 1] == i as u8;
+    if whole { Ok(()) } else { Err(format!("chunk {i} arrived damaged")) }
+}
+
+/// Starts a producer and a consumer process; returns the seconds from the start of both to
+/// the end of both. Each side's `Err` makes its exit code 1, which fails the measurement.
+pub fn run_pair(
+    producer: impl FnOnce() -> Result<(), String> + 'static,
+    consumer: impl FnOnce() -> Result<(), String> + 'static,
+) -> Result<f64, String> {
+    let mut consumer = Process::new(consumer);
+    let mut producer = Process::new(producer);
+    let started = Instant::now();
+    consumer.start().map_err(|e| e.to_string())?;
+    producer.start().map_err(|e| e.to_string())?;
+    for p in [&mut producer, &mut consumer] {
+        let code = p.join().map_err(|e| e.to_string())?;
+        if code != 0 {
+            return Err(format!("{} exited with {code}: what it received was not what was sent", p.name()));
+        }
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// `Process::new` + `start` + `join` of a trivial target, `n` times: microseconds each.
+pub fn start_join(n: u64) -> Result<f64, String> {
+    let started = Instant::now();
+    for _ in 0..n {
+        let mut p = Process::new(|| ());
+        p.start().map_err(|e| e.to_string())?;
+        if p.join().map_err(|e| e.to_string())? != 0 {
+            return Err("a trivial process failed".into());
+        }
+    }
+    Ok(started.elapsed().as_secs_f64() / n as f64 * 1e6)
+}
+
+/// `n` small structs from one producer process to one consumer process: messages per second.
+pub fn queue_small(n: u64) -> Result<f64, String> {
+    let queue: Queue<Small> = Queue::new().map_err(|e| e.to_string())?;
+    let (q_in, q_out) = (queue.clone(), queue.clone());
+    drop(queue);
+    let seconds = run_pair(
+        move || (0..n).try_for_each(|i| q_in.put(Small::new(i))).map_err(|e| e.to_string()),
+        move || {
+            for i in 0..n {
+                let got = q_out.get().map_err(|e| e.to_string())?;
+                if got != Small::new(i) {
+                    return Err(format!("message {i} is {got:?}"));
+                }
+            }
+            Ok(())
+        },
+    )?;
+    Ok(n as f64 / seconds)
+}
+
+/// `n` messages of 1 MiB: MB/s.
+pub fn queue_1mib(n: u64) -> Result<f64, String> {
+    let queue: Queue<ByteBuf> = Queue::new().map_err(|e| e.to_string())?;
+    let (q_in, q_out) = (queue.clone(), queue.clone());
+    drop(queue);
+    let seconds = run_pair(
+        move || (0..n).try_for_each(|i| q_in.put(ByteBuf::from(make_chunk(i)))).map_err(|e| e.to_string()),
+        move || (0..n).try_for_each(|i| check_chunk(i, &q_out.get().map_err(|e| e.to_string())?)),
+    )?;
+    Ok((n as usize * CHUNK) as f64 / seconds / 1e6)
+}
+
+/// `n` tiny tasks through a `JoinableQueue` to 4 consumer processes, until `join` returns:
+/// tasks per second. Each consumer reports how many it did; they must add up to `n`.
+pub fn joinable(n: u64) -> Result<f64, String> {
+    const CONSUMERS: usize = 4;
+    let tasks: JoinableQueue<Option<u64>> = JoinableQueue::new().map_err(|e| e.to_string())?;
+    let done: Queue<u64> = Queue::new().map_err(|e| e.to_string())?;
+    let mut workers: Vec<Process> = (0..CONSUMERS)
+        .map(|_| {
+            let (tasks, done) = (tasks.clone(), done.clone());
+            Process::new(move || {
+                let mut count = 0;
+                while let Some(task) = tasks.get()? {
+                    count += task;
+                    tasks.task_done()?;
+                }
+                tasks.task_done()?;
+                done.put(count)
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    for w in &mut workers {
+        w.start().map_err(|e| e.to_string())?;
+    }
+    for _ in 0..n {
+        tasks.put(Some(1)).map_err(|e| e.to_string())?;
+    }
+    tasks.join().map_err(|e| e.to_string())?;
+    let seconds = started.elapsed().as_secs_f64();
+    for _ in 0..CONSUMERS {
+        tasks.put(None).map_err(|e| e.to_string())?;
+    }
+    let total: u64 = (0..CONSUMERS).map(|_| done.get()).sum::<Result<u64, _>>().map_err(|e| e.to_string())?;
+    for w in &mut workers {
+        if w.join().map_err(|e| e.to_string())? != 0 {
+            return Err(format!("{} failed", w.name()));
+        }
+    }
+    if total != n {
+        return Err(format!("{total} tasks done, {n} put"));
+    }
+    Ok(n as f64 / seconds)
+}
+
+/// Two `Event`s bounced between two processes `n` times: microseconds per round trip.
+pub fn event_ping_pong(n: u64) -> Result<f64, String> {
+    let (ping, pong) = (Event::new().map_err(|e| e.to_string())?, Event::new().map_err(|e| e.to_string())?);
+    let mut other = {
+        let (ping, pong) = (ping.clone(), pong.clone());
+        Process::new(move || {
+            for _ in 0..n {
+                ping.wait();
+                ping.clear();
+                pong.set();
+            }
+        })
+    };
+    other.start().map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    for _ in 0..n {
+        ping.set();
+        pong.wait();
+        pong.clear();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    if other.join().map_err(|e| e.to_string())? != 0 {
+        return Err("the pong process failed".into());
+    }
+    Ok(seconds / n as f64 * 1e6)
+}
