@@ -30,6 +30,10 @@ struct Args {
     /// Skip CPython even if python3 is present.
     #[arg(long)]
     no_python: bool,
+    /// Measure only these metrics (repeatable): start-join, queue-small, queue-1mib,
+    /// joinable-20k, event-ping-pong.
+    #[arg(long = "metric", value_name = "NAME")]
+    metrics: Vec<String>,
 }
 
 type Workload = fn(u64) -> Result<f64, String>;
@@ -164,8 +168,16 @@ fn main() {
 fn run(args: &Args) -> Result<(), String> {
     let reps = args.reps.unwrap_or(if args.quick { 2 } else { 5 }).max(1);
     let python_version = if args.no_python { None } else { python_version() };
+    for name in &args.metrics {
+        if !METRICS.iter().any(|m| m.name == name) {
+            let known: Vec<&str> = METRICS.iter().map(|m| m.name).collect();
+            return Err(format!("no metric {name:?}; the metrics are {}", known.join(", ")));
+        }
+    }
     let mut results = Vec::new();
-    for metric in &METRICS {
+    for metric in
+        METRICS.iter().filter(|m| args.metrics.is_empty() || args.metrics.iter().any(|n| n == m.name))
+    {
         let pick = |(full, quick): (u64, u64)| if args.quick { quick } else { full };
         let mut samples: [Vec<f64>; 3] = Default::default();
         for round in 0..=reps {
@@ -178,7 +190,9 @@ fn run(args: &Args) -> Result<(), String> {
                     _ => python_version.as_ref().map(|_| cpython(metric.name, pick(metric.python_size))),
                 };
                 if let Some(value) = value {
-                    let value = value.map_err(|e| format!("{} ({}): {e}", metric.name, ["ours", "limit", "cpython"][which]))?;
+                    let value = value.map_err(|e| {
+                        format!("{} ({}): {e}", metric.name, ["ours", "limit", "cpython"][which])
+                    })?;
                     if round > 0 {
                         samples[which].push(value);
                     }
@@ -189,7 +203,9 @@ fn run(args: &Args) -> Result<(), String> {
         let ours = Stats::from(&samples[0]).expect("ours always runs");
         let (limit, cpython) = (Stats::from(&samples[1]), Stats::from(&samples[2]));
         let speed = |other: Option<Stats>| {
-            other.map(|o| if metric.higher_is_better { ours.median / o.median } else { o.median / ours.median })
+            other.map(
+                |o| if metric.higher_is_better { ours.median / o.median } else { o.median / ours.median },
+            )
         };
         results.push(MetricResult {
             name: metric.name,
@@ -241,9 +257,14 @@ fn cpython(metric: &str, size: u64) -> Result<f64, String> {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|i| i.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|i| {
+            i.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
-    let kernel = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
+    let kernel =
+        nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
     format!("{cpu} ({} CPUs), Linux {kernel}", multiprocessing::cpu_count())
 }
 
@@ -296,6 +317,7 @@ fn table(report: &Report) -> String {
             verdict(m.speed_vs_cpython, Some(m.goal_vs_cpython)),
         );
     }
-    out += "\nspeed = how many times faster the crate is (below 1: slower); goals from the project's issue.\n";
+    out +=
+        "\nspeed = how many times faster the crate is (below 1: slower); goals from the project's issue.\n";
     out
 }

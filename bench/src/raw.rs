@@ -57,7 +57,9 @@ pub fn queue_small(n: u64) -> Result<f64, String> {
                 input.read_exact(&mut len).map_err(|e| e.to_string())?;
                 let mut body = [0u8; Small::BYTES];
                 input.read_exact(&mut body).map_err(|e| e.to_string())?;
-                if u32::from_le_bytes(len) as usize != Small::BYTES || Small::from_bytes(&body) != Small::new(i) {
+                if u32::from_le_bytes(len) as usize != Small::BYTES
+                    || Small::from_bytes(&body) != Small::new(i)
+                {
                     return Err(format!("raw message {i} is wrong"));
                 }
             }
@@ -70,7 +72,8 @@ pub fn queue_small(n: u64) -> Result<f64, String> {
 /// 1 MiB messages with `write_all`/`read_exact` through a pipe enlarged to 1 MiB. MB/s.
 pub fn queue_1mib(n: u64) -> Result<f64, String> {
     let (reader, writer) = os_pipe::pipe().map_err(|e| e.to_string())?;
-    nix::fcntl::fcntl(writer.as_fd(), nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20)).map_err(|e| e.to_string())?;
+    nix::fcntl::fcntl(writer.as_fd(), nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20))
+        .map_err(|e| e.to_string())?;
     let seconds = run_pair(
         move || {
             let mut out = &writer;
@@ -146,7 +149,13 @@ impl SharedWord {
             }
             // SAFETY: FUTEX_WAIT on a live, aligned word; no timeout; shared (not private).
             unsafe {
-                libc::syscall(libc::SYS_futex, self.word.as_ptr(), libc::FUTEX_WAIT, seen, std::ptr::null::<u8>());
+                libc::syscall(
+                    libc::SYS_futex,
+                    self.word.as_ptr(),
+                    libc::FUTEX_WAIT,
+                    seen,
+                    std::ptr::null::<u8>(),
+                );
             }
         }
     }

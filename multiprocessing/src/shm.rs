@@ -155,6 +155,13 @@ impl RobustMutex {
         }
     }
 
+    /// Takes the lock if no one holds it; `Locked::TimedOut` if someone does.
+    pub(crate) fn try_lock(&self) -> io::Result<Locked<'_>> {
+        // SAFETY: the mutex was initialised by `init` and lives in memory that outlives `self`.
+        let rc = unsafe { libc::pthread_mutex_trylock(self.raw.get()) };
+        self.outcome(if rc == libc::EBUSY { libc::ETIMEDOUT } else { rc })
+    }
+
     /// Takes the lock, waiting at most until `deadline` (forever when `None`).
     pub(crate) fn lock(&self, deadline: Option<Instant>) -> io::Result<Locked<'_>> {
         let rc = match deadline {
@@ -173,6 +180,10 @@ impl RobustMutex {
                 unsafe { libc::pthread_mutex_timedlock(self.raw.get(), &ts) }
             }
         };
+        self.outcome(rc)
+    }
+
+    fn outcome(&self, rc: libc::c_int) -> io::Result<Locked<'_>> {
         match rc {
             0 => Ok(Locked::Acquired(RobustGuard { mutex: self, owner_died: false })),
             libc::ETIMEDOUT => Ok(Locked::TimedOut),

@@ -28,7 +28,9 @@
 //!
 //! Every bincode call of the crate is here, so that the codec can be changed in one file.
 
-use std::io::{self, Read};
+#[cfg(test)]
+use std::io;
+use std::io::Read;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -42,22 +44,79 @@ pub const MAX_MESSAGE_SIZE: usize = 1 << 30;
 const MAGIC: [u8; 4] = *b"MPQ1";
 pub(crate) const HEADER_LEN: usize = 8;
 
-/// The body length above which a reader grows its buffer as bytes arrive instead of trusting
-/// the header for one allocation.
+/// How much a reader allocates ahead of the bytes that arrived, on the word of a header: past
+/// that the buffer grows only as bytes arrive.
 const TRUSTED_ALLOCATION: usize = 1 << 20;
 
-/// Encodes `value` into one complete frame (header and body), ready for a single write.
-pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
-    let mut frame = vec![0u8; HEADER_LEN];
-    bincode::serde::encode_into_std_write(value, &mut frame, bincode::config::standard())
-        .map_err(|e| Error::Encode(e.to_string()))?;
-    let body_len = frame.len() - HEADER_LEN;
-    if body_len > MAX_MESSAGE_SIZE {
-        return Err(Error::MessageTooLarge { size: body_len, limit: MAX_MESSAGE_SIZE });
+/// Appends one complete frame (header and body) for `value` to `buffer`. On error the buffer is
+/// left as it was.
+pub(crate) fn encode_into<T: Serialize + ?Sized>(value: &T, buffer: &mut Vec<u8>) -> Result<()> {
+    // Growing a buffer while encoding copies it again at every doubling: for a large message that
+    // is more copying than the encoding itself. Unless the buffer already has ample room (the
+    // reused buffer of small messages), measure the encoded size first and reserve it exactly.
+    const AMPLE: usize = 64 << 10;
+    if buffer.capacity() - buffer.len() < AMPLE {
+        let mut size = bincode::enc::write::SizeWriter::default();
+        bincode::serde::encode_into_writer(value, &mut size, bincode::config::standard())
+            .map_err(|e| Error::Encode(e.to_string()))?;
+        buffer.reserve((HEADER_LEN + size.bytes_written).max(AMPLE));
     }
-    frame[..4].copy_from_slice(&MAGIC);
-    frame[4..HEADER_LEN].copy_from_slice(&(body_len as u32).to_le_bytes());
+    let start = buffer.len();
+    buffer.extend_from_slice(&[0u8; HEADER_LEN]);
+    let encoded = bincode::serde::encode_into_std_write(value, &mut *buffer, bincode::config::standard());
+    let body_len = buffer.len() - start - HEADER_LEN;
+    let checked = match encoded {
+        Err(e) => Err(Error::Encode(e.to_string())),
+        Ok(_) if body_len > MAX_MESSAGE_SIZE => {
+            Err(Error::MessageTooLarge { size: body_len, limit: MAX_MESSAGE_SIZE })
+        }
+        Ok(_) => Ok(()),
+    };
+    if checked.is_err() {
+        buffer.truncate(start);
+        return checked;
+    }
+    buffer[start..start + 4].copy_from_slice(&MAGIC);
+    buffer[start + 4..start + HEADER_LEN].copy_from_slice(&(body_len as u32).to_le_bytes());
+    Ok(())
+}
+
+/// Encodes `value` into one complete frame (header and body), ready for a single write.
+#[cfg(test)]
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
+    let mut frame = Vec::new();
+    encode_into(value, &mut frame)?;
     Ok(frame)
+}
+
+/// Checks a frame header; returns the body length it announces.
+pub(crate) fn parse_header(header: &[u8; HEADER_LEN]) -> Result<usize> {
+    if header[..4] != MAGIC {
+        return Err(Error::CorruptFrame(format!(
+            "bad magic {:02x?}: the reader is not at the start of a message",
+            &header[..4]
+        )));
+    }
+    let len = u32::from_le_bytes(header[4..].try_into().expect("4 bytes")) as usize;
+    if len > MAX_MESSAGE_SIZE {
+        return Err(Error::CorruptFrame(format!(
+            "header claims {len} bytes, over the limit of {MAX_MESSAGE_SIZE}"
+        )));
+    }
+    Ok(len)
+}
+
+/// Reads the rest of a body that did not arrive whole: `body` holds what was already read, and
+/// `len` bytes are expected in all. Never allocates more than [`TRUSTED_ALLOCATION`] ahead of
+/// the bytes that actually arrive.
+pub(crate) fn read_rest(reader: &mut impl Read, body: &mut Vec<u8>, len: usize) -> Result<()> {
+    let missing = len - body.len();
+    body.reserve(missing.min(TRUSTED_ALLOCATION));
+    reader.take(missing as u64).read_to_end(body)?;
+    if body.len() < len {
+        return Err(Error::TruncatedFrame { expected: HEADER_LEN + len, received: HEADER_LEN + body.len() });
+    }
+    Ok(())
 }
 
 /// Decodes a frame body into a value.
@@ -93,12 +152,14 @@ fn decode_with_limit<T: DeserializeOwned, const LIMIT: usize>(
     bincode::serde::decode_from_slice(body, bincode::config::standard().with_limit::<LIMIT>())
 }
 
-/// Reads one whole frame body from `reader`.
+/// Reads one whole frame body from `reader`, the plain way (the queue reads through a shared
+/// buffer instead, see `queue.rs`; this version is what the unit tests drive).
 ///
 /// Returns [`Error::Disconnected`] on end-of-file before the first byte (no writer is left),
 /// [`Error::TruncatedFrame`] on end-of-file inside a frame, and [`Error::CorruptFrame`] when the
 /// header is not one this module wrote. Never allocates more than [`TRUSTED_ALLOCATION`] on the
 /// word of a header: past that the buffer grows only as bytes arrive.
+#[cfg(test)]
 pub(crate) fn read_frame(reader: &mut impl Read) -> Result<Vec<u8>> {
     let mut header = [0u8; HEADER_LEN];
     let got = read_full(reader, &mut header)?;
@@ -108,27 +169,14 @@ pub(crate) fn read_frame(reader: &mut impl Read) -> Result<Vec<u8>> {
     if got < HEADER_LEN {
         return Err(Error::TruncatedFrame { expected: HEADER_LEN, received: got });
     }
-    if header[..4] != MAGIC {
-        return Err(Error::CorruptFrame(format!(
-            "bad magic {:02x?}: the reader is not at the start of a message",
-            &header[..4]
-        )));
-    }
-    let len = u32::from_le_bytes(header[4..].try_into().expect("4 bytes")) as usize;
-    if len > MAX_MESSAGE_SIZE {
-        return Err(Error::CorruptFrame(format!(
-            "header claims {len} bytes, over the limit of {MAX_MESSAGE_SIZE}"
-        )));
-    }
-    let mut body = Vec::with_capacity(len.min(TRUSTED_ALLOCATION));
-    reader.take(len as u64).read_to_end(&mut body)?;
-    if body.len() < len {
-        return Err(Error::TruncatedFrame { expected: HEADER_LEN + len, received: HEADER_LEN + body.len() });
-    }
+    let len = parse_header(&header)?;
+    let mut body = Vec::new();
+    read_rest(reader, &mut body, len)?;
     Ok(body)
 }
 
 /// Like `read_exact`, but says how many bytes arrived before end-of-file instead of failing.
+#[cfg(test)]
 fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {

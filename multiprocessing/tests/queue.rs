@@ -48,6 +48,9 @@ fn main() {
             ("task_done_too_many_times", task_done_too_many_times),
             ("join_with_dead_consumers_is_disconnected", join_with_dead_consumers_is_disconnected),
             ("a_panicking_consumer_loses_only_itself", a_panicking_consumer_loses_only_itself),
+            ("consumer_killed_while_waiting_does_not_poison", consumer_killed_while_waiting_does_not_poison),
+            ("many_large_messages_keep_content_and_order", many_large_messages_keep_content_and_order),
+            ("small_messages_buffered_for_another_process", small_messages_buffered_for_another_process),
         ],
         &[],
     );
@@ -459,4 +462,57 @@ fn a_panicking_consumer_loses_only_itself() {
     assert_eq!(crasher.join().unwrap(), 1);
     let rest: Vec<u32> = (0..2).map(|_| queue.get().unwrap()).collect();
     assert_eq!(rest, [1, 2]);
+}
+
+fn consumer_killed_while_waiting_does_not_poison() {
+    // A consumer blocked in `get` holds the read lock; killing it hands the (robust) lock to the
+    // next reader, and since it was not in the middle of a message, the queue stays usable.
+    let queue: Queue<u32> = Queue::new().unwrap();
+    let q = queue.clone();
+    let mut waiting = Process::new(move || q.get().map(|_| ()));
+    waiting.start().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    waiting.kill().unwrap();
+    assert_eq!(waiting.join().unwrap(), -9);
+    queue.put(42).unwrap();
+    assert_eq!(queue.get_timeout(Duration::from_secs(10)).unwrap(), 42);
+}
+
+fn many_large_messages_keep_content_and_order() {
+    // Large frames travel as their own buffers, which the feeder hands back for reuse: every
+    // message must still arrive whole, with its own content, in order.
+    let queue: Queue<Vec<u64>> = Queue::new().unwrap();
+    let q = queue.clone();
+    let mut producer =
+        Process::new(move || (0..40u64).try_for_each(|i| q.put(vec![i; 100_000 + i as usize])));
+    producer.start().unwrap();
+    for i in 0..40u64 {
+        let message = queue.get_timeout(Duration::from_secs(30)).unwrap();
+        assert_eq!(message.len(), 100_000 + i as usize, "message {i} has the wrong length");
+        assert!(message.iter().all(|&x| x == i), "message {i} holds another message's bytes");
+    }
+    assert_eq!(producer.join().unwrap(), 0);
+}
+
+fn small_messages_buffered_for_another_process() {
+    // One read(2) takes many small frames into the shared read buffer; a different process must
+    // be able to take the rest from there.
+    let queue: Queue<u32> = Queue::new().unwrap();
+    for i in 0..1000 {
+        queue.put(i).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(queue.get().unwrap(), 0, "this get pulls the whole burst into the shared buffer");
+    let q = queue.clone();
+    let mut other = Process::new(move || {
+        for i in 1..1000 {
+            let got = q.get().map_err(|e| e.to_string())?;
+            if got != i {
+                return Err(format!("expected {i}, got {got}"));
+            }
+        }
+        Ok(())
+    });
+    other.start().unwrap();
+    assert_eq!(other.join().unwrap(), 0);
 }
