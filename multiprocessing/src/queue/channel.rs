@@ -30,6 +30,7 @@ use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::unistd::getpid;
 use os_pipe::{PipeReader, PipeWriter};
+use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 use crate::shm::{Locked, ProcessShared, RobustGuard, RobustMutex, SharedMemory};
@@ -314,10 +315,13 @@ pub(crate) struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    /// Takes the next whole frame body, from the buffer and the pipe, into `body` (which must
-    /// be empty). `Ok(false)` when there is nothing at all to read yet. `gone` says whether every
-    /// writer is gone, for a frame whose end may never come.
-    pub(crate) fn take_frame(&mut self, gone: &dyn Fn() -> bool, body: &mut Vec<u8>) -> Result<bool> {
+    /// Takes the next message and decodes it. `Ok(None)` when there is nothing at all to read
+    /// yet. `gone` says whether every writer is gone, for a message whose end may never come.
+    ///
+    /// A message that is all in the read buffer is decoded from there; a larger one is decoded as
+    /// its bytes stream in from the pipe, straight into the value, with no copy in between. Either
+    /// way the whole frame is consumed, even when it does not decode, so the next one is intact.
+    pub(crate) fn take<T: DeserializeOwned>(&mut self, gone: &dyn Fn() -> bool) -> Result<Option<T>> {
         let channel = self.channel;
         let shm = &*channel.shm;
         // 1. A whole header in the buffer.
@@ -328,7 +332,7 @@ impl Reader<'_> {
             }
             match self.fill()? {
                 Fill::Added => {}
-                Fill::Empty if buffered == 0 => return Ok(false),
+                Fill::Empty if buffered == 0 => return Ok(None),
                 Fill::Empty => self.wait_mid_frame(gone)?,
                 Fill::EndOfFile if buffered == 0 => return Err(Error::Disconnected),
                 Fill::EndOfFile => return Err(self.truncated(HEADER_LEN, buffered)),
@@ -343,27 +347,42 @@ impl Reader<'_> {
                 return Err(e);
             }
         };
-        // 2. The body: all in the buffer, the common case for small messages...
+        // 2. The body all in the buffer, the common case for small messages...
         let body_start = start + HEADER_LEN;
         if end - body_start >= len {
-            body.extend_from_slice(&self.buffer()[body_start..body_start + len]);
+            let decoded = wire::decode(&self.buffer()[body_start..body_start + len]);
             self.set_range(body_start + len, end);
-            return Ok(true);
+            return decoded.map(Some);
         }
-        // 3. ...or partly still in the pipe: take what is buffered, read exactly the rest.
-        body.extend_from_slice(&self.buffer()[body_start..end]);
+        // 3. ...or partly still in the pipe.
         shm.reader_busy.store(1, Ordering::SeqCst);
+        let mut stream = FrameStream {
+            buffered: &self.buffer()[body_start..end],
+            channel,
+            gone,
+            remaining: len,
+            ended: false,
+        };
+        let decoded = wire::decode_stream::<T, _>(&mut stream, len);
+        let left_over = stream.remaining;
+        // Consume whatever the decoder did not, so that the next frame starts where it should.
+        let drained = std::io::copy(&mut stream, &mut std::io::sink());
+        let (ended, missing) = (stream.ended, stream.remaining);
         self.set_range(0, 0);
-        let mut rest = PipeRest { channel, gone };
-        if let Err(e) = wire::read_rest(&mut rest, body, len) {
+        if ended || shm.is_poisoned() || drained.is_err() {
             shm.poison();
-            return Err(match e {
-                Error::Io(io) if shm.is_poisoned() && io.kind() == io::ErrorKind::Other => corrupt_stream(),
-                other => other,
+            return Err(if ended {
+                Error::TruncatedFrame { expected: HEADER_LEN + len, received: HEADER_LEN + len - missing }
+            } else {
+                corrupt_stream()
             });
         }
         shm.reader_busy.store(0, Ordering::SeqCst);
-        Ok(true)
+        let value = decoded?;
+        if left_over > 0 {
+            return Err(wire::left_over(left_over));
+        }
+        Ok(Some(value))
     }
 
     fn start(&self) -> usize {
@@ -434,30 +453,53 @@ impl Reader<'_> {
     }
 }
 
-/// The pipe, read exactly, waiting (in ticks) for bytes that are on their way: the rest of a
-/// frame whose beginning was already taken.
-struct PipeRest<'a> {
+/// The rest of one frame: first what is already in the read buffer, then the pipe, waiting (in
+/// ticks) for bytes that are on their way, and never reading past the frame's end.
+struct FrameStream<'a> {
+    buffered: &'a [u8],
     channel: &'a Channel,
     gone: &'a dyn Fn() -> bool,
+    /// Bytes of the frame not yet handed out.
+    remaining: usize,
+    /// The rest will never come: every writer is gone.
+    ended: bool,
 }
 
-impl Read for PipeRest<'_> {
+impl Read for FrameStream<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = buf.len().min(self.remaining);
+        if want == 0 || self.ended {
+            return Ok(0);
+        }
+        if !self.buffered.is_empty() {
+            let n = want.min(self.buffered.len());
+            buf[..n].copy_from_slice(&self.buffered[..n]);
+            self.buffered = &self.buffered[n..];
+            self.remaining -= n;
+            return Ok(n);
+        }
         loop {
-            match (&self.channel.reader).read(buf) {
+            match (&self.channel.reader).read(&mut buf[..want]) {
+                Ok(0) => {
+                    self.ended = true;
+                    return Ok(0);
+                }
+                Ok(n) => {
+                    self.remaining -= n;
+                    return Ok(n);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if self.channel.shm.is_poisoned() {
                         return Err(io::Error::other("the writer of this message died half-way"));
                     }
                     self.channel.wait_readable(LIVENESS_TICK)?;
                     if (self.gone)() && !self.channel.pipe_readable() {
-                        // The rest will never come: end-of-file, which `read_rest` reports as
-                        // a truncated frame.
+                        self.ended = true;
                         return Ok(0);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                other => return other,
+                Err(e) => return Err(e),
             }
         }
     }

@@ -61,11 +61,9 @@ pub(crate) use feeder::{
 };
 
 thread_local! {
-    /// Where `put` encodes, and where `get` gathers a message's bytes: reused from one call to
-    /// the next, so that small messages allocate nothing and large ones do not fault fresh pages
-    /// in every time.
+    /// Where `put` encodes, reused from one call to the next, so that small messages allocate
+    /// nothing and large ones do not fault fresh pages in every time.
     static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
-    static BODY: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
 /// A reused buffer larger than this is given back to the allocator rather than kept.
@@ -302,11 +300,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         let channel = &*feeder.channel;
         let Some(mut reader) = channel.lock_reader(deadline)? else { return Err(Error::Empty) };
         let gone = || feeder.nothing_can_arrive();
-        let mut body = BODY.take();
-        body.clear();
-        loop {
-            if reader.take_frame(&gone, &mut body)? {
-                break;
+        let value = loop {
+            if let Some(value) = reader.take(&gone).transpose() {
+                break value;
             }
             // Nothing there yet: wait a slice, then check the deadline and the peers.
             let now = Instant::now();
@@ -320,16 +316,12 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             if gone() && !channel.pipe_readable() {
                 return Err(Error::Disconnected);
             }
-        }
+        };
         drop(reader);
         let shm = self.shm();
         shm.len.fetch_sub(1, Ordering::SeqCst);
         if channel.maxsize != 0 {
             futex_wake_all(&shm.len);
-        }
-        let value = wire::decode(&body);
-        if body.capacity() <= KEEP_BUFFER {
-            BODY.set(body);
         }
         value
     }
@@ -339,6 +331,15 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     #[doc(hidden)]
     pub fn write_raw_bytes_for_tests(&self, bytes: &[u8]) -> Result<()> {
         Ok(self.handle.feeder.channel.write_frames(&[bytes.to_vec()])?)
+    }
+
+    /// Writes `body` into the queue's pipe behind a valid header, as a peer that encoded some
+    /// other type would. For tests of the reader's error handling; not part of the API.
+    #[doc(hidden)]
+    pub fn write_raw_frame_for_tests(&self, body: &[u8]) -> Result<()> {
+        let mut frame = wire::header(body.len()).to_vec();
+        frame.extend_from_slice(body);
+        self.write_raw_bytes_for_tests(&frame)
     }
 }
 
