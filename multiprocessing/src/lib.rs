@@ -77,6 +77,8 @@
 //! the fork so no thread can leave one locked in the child, and ends every child with `_exit` so
 //! it never runs the parent's destructors or exit handlers. See the `process` module's source.
 
+#![warn(missing_docs)]
+
 mod error;
 mod event;
 mod logging;

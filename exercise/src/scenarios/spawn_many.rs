@@ -6,9 +6,7 @@
 //! `waitpid`, plus this crate's exit steps; and its first writes fault pages in. The work itself
 //! is nothing, so creation is all that is measured.
 
-use multiprocessing::Process;
-
-use super::{Size, on_threads};
+use super::{Size, on_processes, on_threads};
 
 fn total(size: &Size) -> u64 {
     size.pick(1000, 100)
@@ -31,22 +29,10 @@ pub fn processes(size: &Size) -> Result<(), String> {
     let mut left = total(size);
     while left > 0 {
         let wave = left.min(size.workers as u64);
-        let mut workers: Vec<Process> = (0..wave)
-            .map(|i| {
-                Process::new(move || {
-                    std::hint::black_box(i);
-                })
-            })
-            .collect();
-        for p in &mut workers {
-            p.start().map_err(|e| e.to_string())?;
-        }
-        for p in &mut workers {
-            let code = p.join().map_err(|e| e.to_string())?;
-            if code != 0 {
-                return Err(format!("{} exited with {code}", p.name()));
-            }
-        }
+        on_processes(wave as usize, |i| {
+            std::hint::black_box(i);
+            Ok(())
+        })?;
         left -= wave;
     }
     Ok(())
