@@ -31,9 +31,13 @@ fn main() {
             ("daemon_cannot_have_children", daemon_cannot_have_children),
             ("fork_while_another_thread_prints", fork_while_another_thread_prints),
             ("finished_children_are_reaped_by_start", finished_children_are_reaped_by_start),
+            ("process_exit_in_main_still_joins_children", process_exit_in_main_still_joins_children),
+            ("output_buffered_before_start_is_printed_once", output_buffered_before_start_is_printed_once),
         ],
         &[
             ("never_joins", scenario_never_joins),
+            ("exits_with_process_exit", scenario_exits_with_process_exit),
+            ("buffered_before_fork", scenario_buffered_before_fork),
             ("daemon_left_running", scenario_daemon_left_running),
             ("panics", scenario_panics),
         ],
@@ -338,4 +342,41 @@ fn finished_children_are_reaped_by_start() {
     second.start().unwrap();
     assert!(!harness::pid_exists(pid), "the finished child was left a zombie");
     second.join().unwrap();
+}
+
+fn scenario_exits_with_process_exit() {
+    let mut p = Process::new(|| {
+        std::thread::sleep(Duration::from_millis(300));
+        println!("child done");
+    });
+    p.start().unwrap();
+    println!("child pid {}", p.pid().unwrap());
+    std::process::exit(3);
+}
+
+fn process_exit_in_main_still_joins_children() {
+    let (status, output) = harness::scenario("exits_with_process_exit");
+    assert_eq!(status.code(), Some(3), "{output}");
+    assert!(output.contains("child done\n"), "the child was cut short:\n{output}");
+    let pid: u32 = output.lines().find_map(|l| l.strip_prefix("child pid ")).unwrap().parse().unwrap();
+    assert!(!harness::pid_exists(pid), "the child outlived the main process");
+}
+
+fn scenario_buffered_before_fork() {
+    use std::io::Write;
+    // No newline: this stays in stdout's buffer until something flushes it.
+    print!("written once, ");
+    let mut p = Process::new(|| {
+        println!("by the parent");
+    });
+    p.start().unwrap();
+    p.join().unwrap();
+    std::io::stdout().flush().unwrap();
+}
+
+fn output_buffered_before_start_is_printed_once() {
+    let (status, output) = harness::scenario("buffered_before_fork");
+    assert!(status.success());
+    // Without the flush before fork, the child would print the parent's buffered text again.
+    assert_eq!(output, "written once, by the parent\n");
 }
