@@ -36,6 +36,10 @@
 //! [`Error::Disconnected`] instead of hanging. `JoinableQueue::join` does the same. A process
 //! killed while it held the read lock in the middle of a message leaves the stream misaligned:
 //! the next reader learns it from the robust lock and reports [`Error::CorruptFrame`].
+//!
+//! The check counts processes, not threads: a queue used only between the threads of one
+//! process never reports `Disconnected`, but once its other processes are gone, a `get` waiting
+//! for a `put` that another thread of the same process has not made yet does.
 
 mod channel;
 mod feeder;
