@@ -32,6 +32,7 @@ fn main() {
             ("fork_while_another_thread_prints", fork_while_another_thread_prints),
             ("finished_children_are_reaped_by_start", finished_children_are_reaped_by_start),
             ("process_exit_in_main_still_joins_children", process_exit_in_main_still_joins_children),
+            ("cpython_test_recursion", cpython_test_recursion),
             ("output_buffered_before_start_is_printed_once", output_buffered_before_start_is_printed_once),
         ],
         &[
@@ -379,4 +380,30 @@ fn output_buffered_before_start_is_printed_once() {
     assert!(status.success());
     // Without the flush before fork, the child would print the parent's buffered text again.
     assert_eq!(output, "written once, by the parent\n");
+}
+
+/// Puts this process's identity, then starts and joins two children that do the same, down to
+/// `depth` levels.
+fn recurse(queue: Queue<Vec<u32>>, depth: u32) -> multiprocessing::Result<()> {
+    queue.put(current_process().identity)?;
+    if depth > 0 {
+        for _ in 0..2 {
+            let q = queue.clone();
+            let mut child = Process::new(move || recurse(q, depth - 1));
+            child.start()?;
+            child.join()?;
+        }
+    }
+    Ok(())
+}
+
+fn cpython_test_recursion() {
+    // CPython's _TestProcess.test_recursion: nested processes report their identities in order
+    // (CPython's ids count from 0, ours as in the names: Process-1, Process-1:1...).
+    let queue: Queue<Vec<u32>> = Queue::new().unwrap();
+    recurse(queue.clone(), 2).unwrap();
+    let ids: Vec<Vec<u32>> = (0..7).map(|_| queue.get_timeout(Duration::from_secs(30)).unwrap()).collect();
+    let expected: Vec<Vec<u32>> =
+        vec![vec![], vec![1], vec![1, 1], vec![1, 2], vec![2], vec![2, 1], vec![2, 2]];
+    assert_eq!(ids, expected);
 }
