@@ -9,6 +9,10 @@
 //! into the parent's stack, never runs the parent's destructors or `atexit` handlers, and never
 //! flushes a buffer the parent will flush too (stdout is flushed *before* the fork).
 //!
+//! One difference from CPython: a child does not wait for threads its target started and did
+//! not join. Rust has no "non-daemon" threads; as when `main` returns, the end of the process
+//! ends them. Join the threads you start.
+//!
 //! # Names
 //!
 //! Each process keeps a counter, starting at 1, shared by every kind of process it creates. A
