@@ -301,8 +301,11 @@ fn corrupt_frame_is_an_error() {
         Err(Error::CorruptFrame(why)) => assert!(why.contains("magic"), "{why}"),
         other => panic!("expected a corrupt frame, got {other:?}"),
     }
-    // The stream is misaligned now: later gets keep saying so instead of returning garbage.
+    // The stream is misaligned now: later gets keep saying so instead of returning garbage,
+    // and puts are refused without being counted.
     assert!(matches!(queue.get_nowait(), Err(Error::CorruptFrame(_))));
+    assert!(queue.put(1).is_err(), "a put into a corrupt stream must fail");
+    assert_eq!(queue.qsize(), 0, "the refused item must not be counted");
 }
 
 fn damaged_length_is_an_error() {
@@ -326,6 +329,7 @@ fn wrong_type_is_a_decode_error_and_the_next_message_arrives() {
     strings.put("after".into()).unwrap();
     assert!(matches!(strings.get(), Err(Error::Decode(_))));
     assert_eq!(strings.get().unwrap(), "after", "a bad message must not take the next one with it");
+    assert_eq!(strings.qsize(), 0, "the bad message was taken, and counted as taken");
 }
 
 fn writer_killed_mid_message_is_a_truncated_frame() {

@@ -12,28 +12,26 @@ fn total(size: &Size) -> u64 {
     size.pick(1000, 100)
 }
 
-pub fn threads(size: &Size) -> Result<(), String> {
+/// Runs `wave(n)` for waves of at most `size.workers` until `total` workers have run.
+fn in_waves(size: &Size, wave: impl Fn(usize) -> Result<(), String>) -> Result<(), String> {
     let mut left = total(size);
     while left > 0 {
-        let wave = left.min(size.workers as u64);
-        on_threads(wave as usize, |i| {
-            std::hint::black_box(i);
-            Ok(())
-        })?;
-        left -= wave;
+        let n = left.min(size.workers as u64);
+        wave(n as usize)?;
+        left -= n;
     }
     Ok(())
 }
 
-pub fn processes(size: &Size) -> Result<(), String> {
-    let mut left = total(size);
-    while left > 0 {
-        let wave = left.min(size.workers as u64);
-        on_processes(wave as usize, |i| {
-            std::hint::black_box(i);
-            Ok(())
-        })?;
-        left -= wave;
-    }
+fn nothing(i: usize) -> Result<(), String> {
+    std::hint::black_box(i);
     Ok(())
+}
+
+pub fn threads(size: &Size) -> Result<(), String> {
+    in_waves(size, |n| on_threads(n, nothing))
+}
+
+pub fn processes(size: &Size) -> Result<(), String> {
+    in_waves(size, |n| on_processes(n, nothing))
 }

@@ -260,10 +260,21 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             if joinable {
                 self.shm().unfinished.fetch_add(1, Ordering::SeqCst);
             }
-            feeder.send(&mut frame)
+            feeder.send(&mut frame).inspect_err(|_| self.unreserve(joinable))
         });
         SCRATCH.set(frame);
         sent
+    }
+
+    /// Takes back what `reserve_room` (and a joinable put) counted, for an item that was not sent.
+    fn unreserve(&self, joinable: bool) {
+        let shm = self.shm();
+        shm.len.fetch_sub(1, Ordering::SeqCst);
+        futex_wake_all(&shm.len);
+        if joinable {
+            shm.unfinished.fetch_sub(1, Ordering::SeqCst);
+            futex_wake_all(&shm.unfinished);
+        }
     }
 
     /// Counts the item in `len`, waiting for room in a bounded queue.
@@ -322,10 +333,14 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             }
         };
         drop(reader);
-        let shm = self.shm();
-        shm.len.fetch_sub(1, Ordering::SeqCst);
-        if channel.maxsize != 0 {
-            futex_wake_all(&shm.len);
+        // A message that arrived whole was taken, even if it did not decode; a broken stream
+        // gave no message.
+        if matches!(value, Ok(_) | Err(Error::Decode(_))) {
+            let shm = self.shm();
+            shm.len.fetch_sub(1, Ordering::SeqCst);
+            if channel.maxsize != 0 {
+                futex_wake_all(&shm.len);
+            }
         }
         value
     }
@@ -343,6 +358,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     pub fn write_raw_frame_for_tests(&self, body: &[u8]) -> Result<()> {
         let mut frame = wire::header(body.len()).to_vec();
         frame.extend_from_slice(body);
+        self.shm().len.fetch_add(1, Ordering::SeqCst);
         self.write_raw_bytes_for_tests(&frame)
     }
 }
