@@ -46,6 +46,15 @@ pub enum Error {
     Closed,
     /// Equivalent to Python's `ValueError: task_done() called too many times`.
     TaskDoneTooManyTimes,
+    /// `JoinableQueue::join`: a process took tasks from the queue and died before it marked
+    /// them done. They are written off (counted as done), so a later `join` waits only for the
+    /// others; CPython's `join` would wait forever.
+    TasksLost {
+        /// The process that died.
+        pid: u32,
+        /// How many tasks it held.
+        tasks: u32,
+    },
     /// A method was called in a state where Python raises (`start` twice, `join` before
     /// `start`, `join_thread` before `close`...). The text says which.
     InvalidState(&'static str),
@@ -74,6 +83,10 @@ impl fmt::Display for Error {
             Error::Full => write!(f, "queue is full"),
             Error::Closed => write!(f, "Queue is closed"),
             Error::TaskDoneTooManyTimes => write!(f, "task_done() called too many times"),
+            Error::TasksLost { pid, tasks } => write!(
+                f,
+                "process {pid} died holding {tasks} unfinished task(s); they are written off"
+            ),
             Error::InvalidState(why) => f.write_str(why),
         }
     }

