@@ -81,6 +81,7 @@
 
 mod error;
 mod event;
+mod lifecycle;
 mod logging;
 mod process;
 mod queue;

@@ -23,35 +23,41 @@
 //! # Forking while other threads run
 //!
 //! After `fork`, only the forking thread exists in the child. A lock that another thread held at
-//! that instant stays locked forever in the child. CPython 3.12 warns about it; this crate
-//! instead makes its own locks safe: `start` takes, in one fixed order, the stdout and stderr
-//! locks, the process table and the lock of every queue feeder, forks, and releases them on both
-//! sides. So no thread of this crate (a queue's feeder) and no `println!` in another thread can
-//! be half-way through a locked section when the child is made. Locks of *your* other threads
-//! are yours to mind: fork while they hold nothing the child needs, or before you start them.
+//! that instant stays locked forever in the child. CPython 3.12 warns about it; this crate makes
+//! its own locks safe instead: `start` forks through the lifecycle module (`lifecycle.rs`), which
+//! takes, in one fixed order, the stdout and stderr locks and the lock of every kind of shared
+//! object (this process table, the queues' state...), forks, and releases them on both sides. So
+//! no thread of this crate and no `println!` in another thread can be half-way through a locked
+//! section when the child is made. Locks of *your* other threads are yours to mind, and so is the
+//! standard library's own thread start-up lock: fork while your threads hold nothing the child
+//! needs, and do not start or end threads at the instant another thread forks (start them before
+//! the processes, or join them first).
 //!
 //! # Exit
 //!
 //! When the main process ends (`main` returns, or `std::process::exit`), an `atexit` hook does
-//! what CPython's `util._exit_function` does: run the queues' finalizers (flush what was put),
+//! what CPython's `util._exit_function` does: run the queues' exit steps (flush what was put),
 //! terminate daemonic children, join the others, with the same log lines. That is why a `main`
-//! that never joins still sees its children's output before the program ends.
+//! that never joins still sees its children's output before the program ends. A child runs the
+//! same steps when its target returns, then leaves with `_exit`.
+//!
+//! Standard input of a child is `/dev/null`, as in CPython: only the parent reads the terminal.
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
-use log::{debug, info};
+use log::info;
 use nix::errno::Errno;
 use nix::sys::signal::{self, Signal};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
-use nix::unistd::{ForkResult, Pid, fork, getpid};
+use nix::unistd::{Pid, getpid};
 
 use crate::error::{Error, Result};
+use crate::lifecycle::{self, ForkHooks, Forked, lock};
 
 /// The body of a process defined as a type: Python's `class Worker(multiprocessing.Process)`
 /// with its `run` method.
@@ -171,7 +177,7 @@ impl Process {
     }
 
     fn with_prefix(prefix: &str, target: Target) -> Process {
-        register_exit_hook();
+        register_lifecycle();
         let mut state = lock(&STATE);
         state.counter += 1;
         let mut identity = state.identity.clone();
@@ -239,64 +245,35 @@ impl Process {
         // Like CPython's `_cleanup()`: reap children that ended, so none stays a zombie.
         reap_finished_children();
 
-        // The fork-safety protocol of the module docs: every lock the child could need is held
-        // by this thread across the fork, in this order, and released on both sides after.
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.flush();
-        let stderr = std::io::stderr().lock();
-        let mut state = lock(&STATE);
-        let registry = crate::queue::lock_registry();
-        let feeders = crate::queue::live_feeders(&registry);
-        let mut feeder_states: Vec<_> = feeders.iter().map(|f| f.lock_state()).collect();
-
-        // SAFETY: fork is unsafe because the child of a multi-threaded process may only rely on
-        // what no other thread could hold. It holds here because:
-        // 1. Threads: the crate's own threads (queue feeders) take only their feeder lock, which
-        //    this thread holds now, and stderr/the process table to log, also held now; glibc
-        //    makes malloc usable in the child. Other threads of the program are the caller's to
-        //    mind (module docs).
-        // 2. Buffers: stdout was flushed under its lock just above, so nothing buffered is
-        //    written twice; stderr is unbuffered.
-        // 3. The child never returns into the caller's stack: `run_child` ends in `_exit`.
-        match unsafe { fork() } {
-            Err(errno) => {
-                drop(feeder_states);
-                drop(registry);
+        // SAFETY: in the child, only this thread exists. The lifecycle module holds every lock
+        // of the crate (and stdout's and stderr's) across the fork and resets the per-process
+        // state in the child, so the child finds no crate lock held; glibc makes malloc usable
+        // in the child. The child never returns into the caller's stack: `run_child` ends in
+        // `_exit`. Other threads of the program are the caller's to mind (module docs).
+        match unsafe { lifecycle::fork() } {
+            Err(error) => {
                 self.target = Some(target);
-                Err(errno.into())
+                Err(error.into())
             }
-            Ok(ForkResult::Child) => {
+            Ok(Forked::Child) => {
+                let mut state = lock(&STATE);
                 state.identity = self.identity.clone();
                 state.name = Cow::Owned(self.name.clone());
-                state.counter = 0;
                 state.daemon = self.daemon;
-                // The parent's children are not ours to wait for. Forget them rather than drop:
-                // their records belong to the parent.
-                std::mem::forget(std::mem::take(&mut state.children));
-                let queues = crate::queue::reset_after_fork(&feeders, &mut feeder_states);
-                drop(feeder_states);
-                drop(registry);
                 drop(state);
-                drop(stderr);
-                drop(stdout);
-                for _ in 0..queues {
-                    debug!("Queue._after_fork()");
-                }
+                lifecycle::run_after_forkers();
                 run_child(target)
             }
-            Ok(ForkResult::Parent { child }) => {
-                drop(feeder_states);
-                drop(registry);
+            Ok(Forked::Parent(child)) => {
                 let record = Arc::new(Child {
-                    pid: child,
+                    pid: Pid::from_raw(child),
                     name: self.name.clone(),
                     daemon: self.daemon,
                     exitcode: Mutex::new(None),
                 });
-                state.children.push(Arc::clone(&record));
-                drop(state);
-                drop(stderr);
-                drop(stdout);
+                lock(&STATE).children.push(Arc::clone(&record));
+                // The target's captures (queue handles...) belong to the child now.
+                drop(target);
                 self.child = Some(record);
                 Ok(())
             }
@@ -323,7 +300,8 @@ impl Process {
     /// Equivalent to Python's `p.join(timeout)`.
     pub fn join_timeout(&mut self, timeout: Duration) -> Result<Option<i32>> {
         let child = self.started()?;
-        let deadline = Instant::now() + timeout;
+        // A timeout too large to add to now (Duration::MAX) means no deadline.
+        let deadline = Instant::now().checked_add(timeout);
         // Polling with a growing sleep: waitpid has no timeout, and a pidfd is not worth its
         // extra machinery for a join that is allowed to be late by a few milliseconds.
         let mut pause = Duration::from_micros(50);
@@ -333,10 +311,11 @@ impl Process {
                 return Ok(Some(code));
             }
             let now = Instant::now();
-            if now >= deadline {
+            if deadline.is_some_and(|deadline| now >= deadline) {
                 return Ok(None);
             }
-            std::thread::sleep(pause.min(deadline - now));
+            let left = deadline.map_or(pause, |deadline| deadline - now);
+            std::thread::sleep(pause.min(left));
             pause = (pause * 2).min(Duration::from_millis(10));
         }
     }
@@ -351,12 +330,12 @@ impl Process {
         }
     }
 
-    /// The exit code once the process has ended and been waited for, else `None`.
+    /// The exit code once the process has ended, else `None`. Like CPython's, it looks: a
+    /// child that has ended is reaped here, so `while p.exitcode().is_none()` ends.
     ///
     /// Equivalent to Python's `p.exitcode`.
     pub fn exitcode(&self) -> Option<i32> {
-        let child = self.child.as_ref()?;
-        *lock(&child.exitcode)
+        self.child.as_ref()?.try_reap().ok().flatten()
     }
 
     /// Sends `SIGTERM`. Equivalent to Python's `p.terminate()`; the exit code becomes -15.
@@ -375,7 +354,7 @@ impl Process {
     }
 
     fn started(&self) -> Result<&Arc<Child>> {
-        self.child.as_ref().ok_or(Error::InvalidState("can only join a started process"))
+        self.child.as_ref().ok_or(Error::InvalidState("the process was not started"))
     }
 }
 
@@ -467,10 +446,26 @@ static STATE: Mutex<ProcessState> = Mutex::new(ProcessState {
     children: Vec::new(),
 });
 
-/// Locks a mutex, ignoring poisoning: a panic elsewhere must not stop a process from exiting
-/// cleanly, and no state here is left half-updated by a panic.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+/// The fork hooks of the process table (see `lifecycle.rs`): a child forgets its parent's
+/// children (their records belong to the parent) and starts its own counter.
+static FORK_HOOKS: ForkHooks = ForkHooks {
+    prepare: || Box::new(lock(&STATE)),
+    parent: |guard, _child| drop(guard),
+    child: |guard| {
+        let mut state = guard.downcast::<MutexGuard<'static, ProcessState>>().expect("the table's guard");
+        state.counter = 0;
+        std::mem::forget(std::mem::take(&mut state.children));
+    },
+    child_unlocked: || {},
+};
+
+/// Registers the process table's fork hooks and exit step, once.
+fn register_lifecycle() {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        lifecycle::register_fork_hooks(10, &FORK_HOOKS);
+        lifecycle::register_exit_step(0, exit_children);
+    });
 }
 
 fn forget_child(child: &Arc<Child>) {
@@ -515,6 +510,7 @@ fn install_panic_hook() {
 
 /// The child's whole life after `fork`: CPython's `BaseProcess._bootstrap`.
 fn run_child(target: Target) -> ! {
+    redirect_stdin_to_dev_null();
     info!("child process calling self.run()");
     RUNNING_TARGET.set(true);
     let outcome = panic::catch_unwind(AssertUnwindSafe(target));
@@ -524,7 +520,7 @@ fn run_child(target: Target) -> ! {
         Ok(Err(error)) => (1, Some(format!("Process {}:\n{error}\n", current_process().name))),
         Err(_panic) => (1, PANIC_REPORT.take()),
     };
-    exit_function();
+    lifecycle::exit_function();
     if let Some(report) = report {
         let _ = std::io::stderr().write_all(report.as_bytes());
     }
@@ -536,16 +532,17 @@ fn run_child(target: Target) -> ! {
     unsafe { libc::_exit(exitcode) }
 }
 
-/// CPython's `util._exit_function`: run at the end of every process, once.
-fn exit_function() {
-    static EXITING: AtomicBool = AtomicBool::new(false);
-    if EXITING.swap(true, Ordering::SeqCst) {
-        return;
+/// As CPython does in a new process: standard input reads nothing (`/dev/null`), so that a
+/// child never competes with its parent for the terminal's input.
+fn redirect_stdin_to_dev_null() {
+    if let Ok(null) = std::fs::File::open("/dev/null") {
+        let _ = nix::unistd::dup2_stdin(&null);
     }
-    info!("process shutting down");
-    debug!("running all \"atexit\" finalizers with priority >= 0");
-    crate::queue::finalize_close_all();
+}
 
+/// The exit step of the process table (priority 0, after the queues were told to flush):
+/// terminate daemonic children and join the others, as CPython's `_exit_function` does.
+fn exit_children() {
     reap_finished_children();
     let children = lock(&STATE).children.clone();
     for child in children.iter().filter(|c| c.daemon) {
@@ -557,25 +554,9 @@ fn exit_function() {
         let _ = child.wait();
         forget_child(child);
     }
-
-    debug!("running the remaining \"atexit\" finalizers");
-    crate::queue::finalize_join_all();
 }
 
-extern "C" fn exit_hook() {
-    // A panic must not cross into C; `exit_function` does not panic on any path we know of,
-    // and if it did, aborting at exit is the least bad outcome.
-    let _ = panic::catch_unwind(exit_function);
-    let _ = std::io::stdout().flush();
-}
-
-/// Registers the `atexit` hook once per program (a forked child inherits it, but leaves with
-/// `_exit`, which skips it, unless its target calls `std::process::exit`).
+/// Installs the crate's exit hook (kept for the modules that still call it by this name).
 pub(crate) fn register_exit_hook() {
-    static REGISTER: Once = Once::new();
-    REGISTER.call_once(|| {
-        // SAFETY: `exit_hook` is a plain `extern "C" fn()` that stays valid for the program's
-        // life, which is all atexit requires.
-        unsafe { libc::atexit(exit_hook) };
-    });
+    lifecycle::install();
 }

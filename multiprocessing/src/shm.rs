@@ -23,7 +23,7 @@ use std::mem::{MaybeUninit, size_of};
 use std::ops::Deref;
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicU32;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous, munmap};
 
@@ -168,19 +168,38 @@ impl RobustMutex {
             // SAFETY: the mutex was initialised by `init` and lives in memory that outlives `self`.
             None => unsafe { libc::pthread_mutex_lock(self.raw.get()) },
             Some(deadline) => {
-                // pthread_mutex_timedlock takes an absolute CLOCK_REALTIME time.
+                // An absolute CLOCK_MONOTONIC time: the wall clock may jump (NTP, the user), the
+                // monotonic clock never does. `Instant` is CLOCK_MONOTONIC on Linux.
                 let remaining = deadline.saturating_duration_since(Instant::now());
-                let wall = SystemTime::now() + remaining;
-                let since_epoch = wall.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+                let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+                // SAFETY: `now` is a valid timespec for clock_gettime to fill.
+                unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+                let total_nanos = now.tv_nsec as u128 + remaining.subsec_nanos() as u128;
+                let secs = (now.tv_sec as u64)
+                    .saturating_add(remaining.as_secs())
+                    .saturating_add((total_nanos / 1_000_000_000) as u64)
+                    .min(i64::MAX as u64);
                 let ts = libc::timespec {
-                    tv_sec: since_epoch.as_secs() as libc::time_t,
-                    tv_nsec: since_epoch.subsec_nanos() as libc::c_long,
+                    tv_sec: secs as libc::time_t,
+                    tv_nsec: (total_nanos % 1_000_000_000) as libc::c_long,
                 };
                 // SAFETY: as above; `ts` is alive for the call.
-                unsafe { libc::pthread_mutex_timedlock(self.raw.get(), &ts) }
+                unsafe { pthread_mutex_clocklock(self.raw.get(), libc::CLOCK_MONOTONIC, &ts) }
             }
         };
         self.outcome(rc)
+    }
+
+    /// Releases the mutex without a guard, for owners that keep the lock across calls (a queue's
+    /// writer in the middle of a long message).
+    ///
+    /// # Safety
+    ///
+    /// The calling thread must hold the mutex, taken with `lock` or `try_lock` whose guard was
+    /// forgotten with [`RobustGuard::keep`].
+    pub(crate) unsafe fn unlock(&self) {
+        // SAFETY: the caller holds the mutex (contract above).
+        unsafe { libc::pthread_mutex_unlock(self.raw.get()) };
     }
 
     fn outcome(&self, rc: libc::c_int) -> io::Result<Locked<'_>> {
@@ -199,11 +218,30 @@ impl RobustMutex {
     }
 }
 
+impl RobustGuard<'_> {
+    /// Keeps the lock held past the guard: the caller must later call [`RobustMutex::unlock`]
+    /// from the same thread. Returns `owner_died`.
+    pub(crate) fn keep(self) -> bool {
+        let owner_died = self.owner_died;
+        std::mem::forget(self);
+        owner_died
+    }
+}
+
 impl Drop for RobustGuard<'_> {
     fn drop(&mut self) {
         // SAFETY: the guard exists only while this thread holds the mutex.
         unsafe { libc::pthread_mutex_unlock(self.mutex.raw.get()) };
     }
+}
+
+unsafe extern "C" {
+    /// glibc 2.30+: `pthread_mutex_timedlock` with a chosen clock (the `libc` crate lacks it).
+    fn pthread_mutex_clocklock(
+        mutex: *mut libc::pthread_mutex_t,
+        clock: libc::clockid_t,
+        abstime: *const libc::timespec,
+    ) -> libc::c_int;
 }
 
 fn check(rc: libc::c_int) -> io::Result<()> {

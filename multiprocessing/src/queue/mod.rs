@@ -1,53 +1,50 @@
-//! `Queue` and `JoinableQueue`: objects passed between processes through a pipe.
+//! `Queue` and `JoinableQueue`: objects passed between processes through shared memory.
 //!
 //! # How it works underneath
 //!
-//! A queue is the same four parts as CPython's (`queues.py`):
+//! CPython's queue is a pipe, a feeder thread per queue, and locks and counters in shared memory
+//! (`queues.py`). This one keeps the idea and changes the pipe for a ring in shared memory,
+//! because a pipe cannot survive a reader killed in the middle of a message (`ring.rs` says why):
 //!
-//! - **a pipe** (`os_pipe`), made before the fork so that every child inherits both ends. It is
-//!   enlarged to 1 MiB with `F_SETPIPE_SZ` where the system allows (a default pipe holds 64 KiB,
-//!   and large messages move faster through a larger one);
-//! - **a write lock and a read lock**, robust process-shared mutexes in shared memory (see
-//!   `shm.rs`), held for a whole frame, because a pipe keeps writes atomic only up to 4096 bytes
-//!   and never keeps reads message-sized. Beside them, a shared read buffer lets one `read(2)`
-//!   serve many small messages, to whichever process asks next (`channel.rs`);
-//! - **a feeder thread** per process, started by the first `put` (`feeder.rs`). `put` encodes
-//!   the value (so an unencodable or oversized value is refused right there), appends the frame
-//!   to an in-process buffer and returns at once; the feeder writes whatever has piled up, many
-//!   frames in one `writev(2)` under one write lock. So `put` never blocks on a full pipe (a
-//!   process can put more than the pipe holds before anyone reads: the slides rely on it), and a
-//!   burst of small messages costs a few system calls, not one each. When the queue is idle, a
-//!   small `put` writes directly instead, so that coalescing adds no latency;
-//! - **counters in shared memory**: the number of items put and not yet taken (`qsize`, and the
-//!   room of a bounded queue), and for a `JoinableQueue` the number of unfinished tasks, a futex
-//!   word that `join` sleeps on.
-//!
-//! Because the feeder sends in the background, a process's puts reach the pipe only when its
-//! feeder gets to them: `close()` then `join_thread()` waits for that, and so does the exit of
-//! every process (the "atexit" finalizers). CPython's guideline applies unchanged: a process that
-//! put a lot is not finished until someone reads it, so drain a queue before joining its writers.
+//! - **a ring of records in shared memory** (`ring.rs`), made before the fork so every child
+//!   maps the same pages: writers copy a message into free space and publish it with one atomic
+//!   store; readers decode it where it lies and take it with one atomic store. A write lock and a
+//!   read lock (robust process-shared mutexes) keep writers from each other and readers from each
+//!   other; a message longer than a quarter of the ring travels in chunks;
+//! - **a table of the processes that hold the queue** (`peers.rs`): who is alive, what each has
+//!   put and not yet published, what tasks each holds. It is how a `get` knows that nothing can
+//!   arrive any more, and how a bounded queue counts its items without trusting the dead;
+//! - **one service thread per process** (`service.rs`): a `put` copies into the ring itself when
+//!   there is room and returns; when there is none (nobody reads yet), the item waits in the
+//!   process and the service thread writes it later, so `put` never blocks on a full queue, as in
+//!   CPython, where the feeder thread writes to the pipe;
+//! - **the frame codec** (`wire.rs`): bincode, behind a header that a reader checks.
 //!
 //! # When a peer dies
 //!
-//! The pipe's ends are non-blocking, and a `get` that has to wait does so in `poll(2)` slices of
-//! 100 ms. Between slices it checks a table of the processes attached to the queue (in the same
-//! shared memory): if the queue was ever shared with another process, every other one is gone,
-//! and this process has nothing in flight, nothing can ever arrive, and `get` returns
-//! [`Error::Disconnected`] instead of hanging. `JoinableQueue::join` does the same. A process
-//! killed while it held the read lock in the middle of a message leaves the stream misaligned:
-//! the next reader learns it from the robust lock and reports [`Error::CorruptFrame`].
+//! A process killed at any instant costs at most the message it held: a reader killed after it
+//! took a message (its `get` had not returned), or killed in the middle of a chunked message
+//! (the next reader skips the rest of it); a writer killed in the middle of a chunked message
+//! (readers drop the part they have). Nothing else is lost, nothing is duplicated, and nothing is
+//! left locked: the locks are robust, and each step that changes what others see is one store.
 //!
-//! The check counts processes, not threads: a queue used only between the threads of one
-//! process never reports `Disconnected`, but once its other processes are gone, a `get` waiting
-//! for a `put` that another thread of the same process has not made yet does.
+//! A `get` that has to wait does so in slices of 100 ms; between slices it looks at the table of
+//! processes: if the queue was shared with other processes and all of them are gone, the ring is
+//! empty, this process has nothing waiting to be written and runs no other thread (which could
+//! still put), `get` returns [`Error::Disconnected`] instead of waiting forever.
+//! `JoinableQueue::join` likewise, and it names a process that died holding tasks. A process
+//! with threads of its own waits instead, as CPython does: only it knows what its threads will do.
 
 mod channel;
-mod feeder;
+mod peers;
+mod ring;
+mod service;
 
 use std::cell::Cell;
+use std::io::Read;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use log::debug;
@@ -58,20 +55,14 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, Result};
 use crate::shm::{futex_wait, futex_wake_all};
 use crate::wire;
-use channel::{Channel, LIVENESS_TICK, QueueShm};
-use feeder::Feeder;
-pub(crate) use feeder::{
-    finalize_close_all, finalize_join_all, live_feeders, lock_registry, reset_after_fork,
-};
+use channel::{Channel, ring_error};
+use ring::{Chunks, LIVENESS_TICK, Next, Stopped};
 
 thread_local! {
     /// Where `put` encodes, reused from one call to the next, so that small messages allocate
     /// nothing and large ones do not fault fresh pages in every time.
     static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
-
-/// A reused buffer larger than this is given back to the allocator rather than kept.
-const KEEP_BUFFER: usize = 16 << 20;
 
 /// A FIFO queue of `T` values shared by any number of processes.
 ///
@@ -94,16 +85,34 @@ pub struct Queue<T> {
     _values: PhantomData<fn(T) -> T>,
 }
 
-/// Shared by the clones of a queue in one process. When the last clone is dropped, the feeder
-/// is told to finish writing and exit, so a program that makes many queues does not keep a
-/// thread for each.
+/// Shared by the clones of a queue in one process. When the last clone is dropped, the process
+/// leaves the queue once its items are written.
 struct Handle {
-    feeder: Arc<Feeder>,
+    channel: Arc<Channel>,
+    /// `close()` was called in this process.
+    closed: AtomicBool,
+    /// This process's slot in the queue's table, with the fork generation it was found in
+    /// (`generation << 32 | slot + 1`; 0 = not looked up).
+    slot: AtomicU64,
 }
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        self.feeder.release();
+        service::release(&self.channel);
+    }
+}
+
+impl Handle {
+    /// This process's slot in the queue's table of processes.
+    fn slot(&self) -> Option<usize> {
+        let generation = crate::lifecycle::generation() as u64;
+        let cached = self.slot.load(Ordering::Relaxed);
+        if cached != 0 && cached >> 32 == generation {
+            return Some((cached as u32 - 1) as usize);
+        }
+        let slot = service::slot(&self.channel)?;
+        self.slot.store(generation << 32 | (slot as u64 + 1), Ordering::Relaxed);
+        Some(slot)
     }
 }
 
@@ -124,7 +133,7 @@ impl<T> Queue<T> {
     ///
     /// Equivalent to Python's `Queue.qsize()` (approximate while others put and get).
     pub fn qsize(&self) -> usize {
-        self.shm().len.load(Ordering::SeqCst) as usize
+        self.channel().qsize() as usize
     }
 
     /// Whether [`qsize`](Queue::qsize) is 0. Equivalent to Python's `Queue.empty()`.
@@ -134,41 +143,42 @@ impl<T> Queue<T> {
 
     /// Whether a bounded queue has no room. Equivalent to Python's `Queue.full()`.
     pub fn full(&self) -> bool {
-        let max = self.handle.feeder.channel.maxsize;
+        let max = self.channel().maxsize;
         max != 0 && self.qsize() >= max as usize
     }
 
-    /// Refuses further `put` and `get` in this process, and lets the feeder exit once it has
-    /// written what was put. Other processes are not affected.
+    /// Refuses further `put` and `get` in this process; what was put is still written. Other
+    /// processes are not affected.
     ///
     /// Equivalent to Python's `Queue.close()`.
     pub fn close(&self) {
-        self.handle.feeder.close();
+        self.handle.closed.store(true, Ordering::SeqCst);
+        service::close(self.channel());
     }
 
-    /// Waits until everything this process put has been written to the pipe. Only after
-    /// [`close`](Queue::close).
+    /// Waits until everything this process put is in the queue's shared memory (or until no other
+    /// process is left that could read it). Only after [`close`](Queue::close).
     ///
     /// Equivalent to Python's `Queue.join_thread()`.
     pub fn join_thread(&self) -> Result<()> {
         debug!("Queue.join_thread()");
-        if !self.handle.feeder.lock_state().closed {
+        if !self.handle.closed.load(Ordering::SeqCst) {
             return Err(Error::InvalidState("Queue.join_thread() called before close()"));
         }
-        self.handle.feeder.join_thread();
+        service::flush(self.channel());
         Ok(())
     }
 
-    /// Lets this process exit without waiting for its puts to reach the pipe (they may be lost).
+    /// Lets this process exit without waiting for its puts to reach the queue (they may be lost).
     ///
     /// Equivalent to Python's `Queue.cancel_join_thread()`.
     pub fn cancel_join_thread(&self) {
         debug!("Queue.cancel_join_thread()");
-        self.handle.feeder.lock_state().join_cancelled = true;
+        service::cancel_join_thread(self.channel());
     }
 
-    fn shm(&self) -> &QueueShm {
-        &self.handle.feeder.channel.shm
+    fn channel(&self) -> &Arc<Channel> {
+        &self.handle.channel
     }
 }
 
@@ -177,7 +187,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] when the pipe or the shared memory cannot be created.
+    /// [`Error::Io`] when the shared memory cannot be mapped.
     pub fn new() -> Result<Queue<T>> {
         Queue::with_maxsize(0)
     }
@@ -186,21 +196,22 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     ///
     /// Equivalent to Python's `multiprocessing.Queue(maxsize)`.
     pub fn with_maxsize(maxsize: u32) -> Result<Queue<T>> {
-        crate::process::register_exit_hook();
-        let feeder = Feeder::new(Channel::new(maxsize)?);
-        Ok(Queue { handle: Arc::new(Handle { feeder }), _values: PhantomData })
+        let channel = service::open(Channel::new(maxsize)?);
+        let handle = Handle { channel, closed: AtomicBool::new(false), slot: AtomicU64::new(0) };
+        Ok(Queue { handle: Arc::new(handle), _values: PhantomData })
     }
 
-    /// Puts `item` in the queue. Returns at once for an unbounded queue: a feeder thread writes
-    /// it to the pipe. Blocks while a bounded queue is full.
+    /// Puts `item` in the queue. Returns at once for an unbounded queue, even when nobody reads
+    /// yet: what does not fit waits in this process and is written by its service thread. Blocks
+    /// while a bounded queue is full.
     ///
     /// Equivalent to Python's `Queue.put(obj)`.
     ///
     /// # Errors
     ///
     /// [`Error::Encode`] or [`Error::MessageTooLarge`] for a value that cannot be sent (nothing
-    /// is sent), [`Error::Closed`] after `close()`, [`Error::Io`] when an earlier write failed
-    /// because every reader is gone.
+    /// is sent), [`Error::Closed`] after `close()`, [`Error::Io`] when the service thread cannot
+    /// be started (nothing is sent).
     pub fn put(&self, item: T) -> Result<()> {
         self.put_value(&item, None, false)
     }
@@ -209,7 +220,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     ///
     /// Equivalent to Python's `Queue.put(obj, timeout=...)`: [`Error::Full`] on timeout.
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<()> {
-        self.put_value(&item, Some(Instant::now() + timeout), false)
+        self.put_value(&item, Instant::now().checked_add(timeout), false)
     }
 
     /// Like [`put`](Queue::put), without waiting: [`Error::Full`] if a bounded queue is full.
@@ -226,17 +237,19 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Errors
     ///
     /// [`Error::Disconnected`] when the queue is empty and no other process holding it is alive;
-    /// [`Error::Decode`], [`Error::CorruptFrame`], [`Error::TruncatedFrame`] for bad bytes in the
-    /// pipe; [`Error::Closed`] after `close()`.
+    /// [`Error::Decode`] or [`Error::CorruptFrame`] for a message that is not of this queue's
+    /// type (it is taken: the next get returns the next one); [`Error::Closed`] after `close()`.
     pub fn get(&self) -> Result<T> {
         self.get_until(None)
     }
 
     /// Takes the next item, waiting at most `timeout`: [`Error::Empty`] when none came.
     ///
-    /// Equivalent to Python's `Queue.get(timeout=...)`.
+    /// Equivalent to Python's `Queue.get(timeout=...)`. A message longer than a quarter of the
+    /// queue's ring (256 KiB) whose first part was taken in time is read to its end, however long
+    /// its live writer takes: a message begun is never left half-read.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
-        self.get_until(Some(Instant::now() + timeout))
+        self.get_until(Instant::now().checked_add(timeout))
     }
 
     /// Takes the next item if one is there now: [`Error::Empty`] otherwise.
@@ -247,119 +260,168 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     fn put_value(&self, item: &T, deadline: Option<Instant>, joinable: bool) -> Result<()> {
-        let feeder = &self.handle.feeder;
-        feeder.check_open()?;
+        if self.handle.closed.load(Ordering::SeqCst) {
+            return Err(Error::Closed);
+        }
+        let channel = self.channel();
         let mut frame = SCRATCH.take();
         if frame.capacity() == 0 {
-            // The last large frame left with the feeder; it may have handed its buffer back.
-            frame = feeder.take_spare_large();
+            // The last large frame left with the service thread, which may have kept its buffer.
+            frame = service::take_spare_large(channel);
         }
         frame.clear();
+        let slot = self.handle.slot();
         let sent = wire::encode_into(item, &mut frame).and_then(|()| {
-            self.reserve_room(deadline)?;
+            channel.reserve(slot, deadline, getpid().as_raw())?;
             if joinable {
-                self.shm().unfinished.fetch_add(1, Ordering::SeqCst);
+                channel.peers.unfinished.fetch_add(1, Ordering::SeqCst);
             }
-            feeder.send(&mut frame).inspect_err(|_| self.unreserve(joinable))
+            service::send(channel, &mut frame).inspect_err(|_| self.unreserve(slot, joinable))
         });
         SCRATCH.set(frame);
         sent
     }
 
-    /// Takes back what `reserve_room` (and a joinable put) counted, for an item that was not sent.
-    fn unreserve(&self, joinable: bool) {
-        let shm = self.shm();
-        shm.len.fetch_sub(1, Ordering::SeqCst);
-        futex_wake_all(&shm.len);
+    /// Takes back what `reserve` (and a joinable put) counted, for an item that was not sent.
+    fn unreserve(&self, slot: Option<usize>, joinable: bool) {
+        let peers = &self.channel().peers;
+        if let Some(slot) = slot {
+            peers.add_pending(slot, -1);
+        }
+        self.channel().ring.wake_writers();
         if joinable {
-            shm.unfinished.fetch_sub(1, Ordering::SeqCst);
-            futex_wake_all(&shm.unfinished);
-        }
-    }
-
-    /// Counts the item in `len`, waiting for room in a bounded queue.
-    fn reserve_room(&self, deadline: Option<Instant>) -> Result<()> {
-        let shm = self.shm();
-        let max = self.handle.feeder.channel.maxsize;
-        if max == 0 {
-            shm.len.fetch_add(1, Ordering::SeqCst);
-            return Ok(());
-        }
-        loop {
-            let len = shm.len.load(Ordering::SeqCst);
-            if len < max {
-                if shm.len.compare_exchange(len, len + 1, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
-                    return Ok(());
-                }
-                continue;
-            }
-            let wait = match deadline {
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Err(Error::Full);
-                    }
-                    deadline - now
-                }
-                None => LIVENESS_TICK,
-            };
-            futex_wait(&shm.len, len, Some(wait.min(LIVENESS_TICK)));
+            let _ = peers.unfinished.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+            futex_wake_all(&peers.unfinished);
         }
     }
 
     fn get_until(&self, deadline: Option<Instant>) -> Result<T> {
-        let feeder = &self.handle.feeder;
-        if feeder.lock_state().closed {
+        if self.handle.closed.load(Ordering::SeqCst) {
             return Err(Error::Closed);
         }
-        let channel = &*feeder.channel;
-        let Some(mut reader) = channel.lock_reader(deadline)? else { return Err(Error::Empty) };
-        let gone = || feeder.nothing_can_arrive();
-        let value = loop {
-            if let Some(value) = reader.take(&gone).transpose() {
-                break value;
-            }
-            // Nothing there yet: wait a slice, then check the deadline and the peers.
-            let now = Instant::now();
-            let slice = match deadline {
-                Some(deadline) if now >= deadline => return Err(Error::Empty),
-                Some(deadline) => (deadline - now).min(LIVENESS_TICK),
-                None => LIVENESS_TICK,
-            };
-            channel.wait_readable(slice)?;
-            // Check the pipe once more after the peers: a last message may have landed since.
-            if gone() && !channel.pipe_readable() {
-                return Err(Error::Disconnected);
-            }
+        let channel = self.channel();
+        let Some(mut reader) = channel.ring.reader(deadline).map_err(ring_error)? else {
+            return Err(Error::Empty);
         };
-        drop(reader);
-        // A message that arrived whole was taken, even if it did not decode; a broken stream
-        // gave no message.
-        if matches!(value, Ok(_) | Err(Error::Decode(_))) {
-            let shm = self.shm();
-            shm.len.fetch_sub(1, Ordering::SeqCst);
-            if channel.maxsize != 0 {
-                futex_wake_all(&shm.len);
+        loop {
+            match reader.next().map_err(ring_error)? {
+                Next::Whole(frame) => {
+                    let len = frame.len();
+                    let value = decode_frame(frame);
+                    reader.commit_whole(len);
+                    return value;
+                }
+                Next::Chunked(chunks) => match decode_chunked(chunks) {
+                    Some(value) => return value,
+                    // Its writer died half-way: the message was dropped. On to the next one.
+                    None => debug!("a message whose writer died half-way was dropped"),
+                },
+                Next::Nothing => {
+                    let now = Instant::now();
+                    let slice = match deadline {
+                        Some(deadline) if now >= deadline => return Err(Error::Empty),
+                        Some(deadline) => (deadline - now).min(LIVENESS_TICK),
+                        None => LIVENESS_TICK,
+                    };
+                    reader.wait(slice);
+                    if !channel.ring.has_records() && self.nothing_can_arrive() {
+                        return Err(Error::Disconnected);
+                    }
+                }
             }
         }
-        value
     }
 
-    /// Writes raw bytes into the queue's pipe under the write lock, as if a buggy or hostile
-    /// peer had sent them. For tests of the reader's error handling; not part of the API.
+    /// Every other process that held the queue is gone, and in this one no other thread runs
+    /// (that could still put) and nothing waits to be written.
+    fn nothing_can_arrive(&self) -> bool {
+        !crate::lifecycle::other_threads_running()
+            && !service::has_waiting(self.channel())
+            && self.channel().peers.all_others_gone(getpid().as_raw())
+    }
+
+    /// Puts raw bytes into the queue as one message, as if a buggy or hostile peer had sent
+    /// them. For tests of the reader's error handling; not part of the API.
+    #[cfg(feature = "test-support")]
     #[doc(hidden)]
     pub fn write_raw_bytes_for_tests(&self, bytes: &[u8]) -> Result<()> {
-        Ok(self.handle.feeder.channel.write_frames(&[bytes.to_vec()])?)
+        let slot = self.handle.slot();
+        self.channel().reserve(slot, None, getpid().as_raw())?;
+        service::send(self.channel(), &mut bytes.to_vec())
     }
 
-    /// Writes `body` into the queue's pipe behind a valid header, as a peer that encoded some
-    /// other type would. For tests of the reader's error handling; not part of the API.
+    /// Puts `body` into the queue behind a valid header, as a peer that encoded some other type
+    /// would. For tests of the reader's error handling; not part of the API.
+    #[cfg(feature = "test-support")]
     #[doc(hidden)]
     pub fn write_raw_frame_for_tests(&self, body: &[u8]) -> Result<()> {
         let mut frame = wire::header(body.len()).to_vec();
         frame.extend_from_slice(body);
-        self.shm().len.fetch_add(1, Ordering::SeqCst);
         self.write_raw_bytes_for_tests(&frame)
+    }
+}
+
+/// Decodes one message that lies whole in the ring.
+fn decode_frame<T: DeserializeOwned>(frame: &[u8]) -> Result<T> {
+    let Some(header) = frame.first_chunk::<{ wire::HEADER_LEN }>() else {
+        return Err(Error::CorruptFrame(format!(
+            "a message of {} bytes is shorter than a header",
+            frame.len()
+        )));
+    };
+    let len = wire::parse_header(header)?;
+    let body = &frame[wire::HEADER_LEN..];
+    if body.len() != len {
+        return Err(Error::CorruptFrame(format!(
+            "the header says {len} bytes but the message has {}",
+            body.len()
+        )));
+    }
+    wire::decode(body)
+}
+
+/// Decodes a chunked message as its chunks are read; `None` when its writer died half-way.
+fn decode_chunked<T: DeserializeOwned>(mut chunks: Chunks<'_, '_>) -> Option<Result<T>> {
+    let mut stream = ChunkStream { chunks: &mut chunks, stopped: None };
+    let mut header = [0u8; wire::HEADER_LEN];
+    let value = match stream.read_exact(&mut header) {
+        Ok(()) => wire::parse_header(&header)
+            .and_then(|len| wire::decode_stream::<T, _>(&mut (&mut stream).take(len as u64), len)),
+        Err(_) => Err(Error::CorruptFrame("a message shorter than its header".into())),
+    };
+    match stream.stopped.take() {
+        Some(Stopped::Aborted) => return None,
+        Some(Stopped::Error(e)) => return Some(Err(ring_error(e))),
+        None => {}
+    }
+    // Take whatever the decoder left, so that the next message starts where it should.
+    match chunks.finish() {
+        Err(Stopped::Aborted) => None,
+        Err(Stopped::Error(e)) => Some(Err(ring_error(e))),
+        Ok(0) => Some(value),
+        Ok(left) => Some(value.and(Err(wire::left_over(left)))),
+    }
+}
+
+/// A chunked message as a byte stream for the decoder.
+struct ChunkStream<'c, 'r, 'a> {
+    chunks: &'c mut Chunks<'r, 'a>,
+    /// Why the message stopped before its end, if it did.
+    stopped: Option<Stopped>,
+}
+
+impl Read for ChunkStream<'_, '_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.stopped.is_some() {
+            return Ok(0);
+        }
+        match self.chunks.read_some(buf) {
+            Ok(n) => Ok(n),
+            Err(stopped) => {
+                self.stopped = Some(stopped);
+                Ok(0)
+            }
+        }
     }
 }
 
@@ -395,19 +457,30 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
         self.queue.put_value(&item, None, true)
     }
 
-    /// See [`Queue::get`].
+    /// See [`Queue::get`]. The task taken counts as held by this process until `task_done`.
     pub fn get(&self) -> Result<T> {
-        self.queue.get()
+        self.took(self.queue.get())
     }
 
     /// See [`Queue::get_timeout`].
     pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
-        self.queue.get_timeout(timeout)
+        self.took(self.queue.get_timeout(timeout))
     }
 
     /// See [`Queue::get_nowait`].
     pub fn get_nowait(&self) -> Result<T> {
-        self.queue.get_nowait()
+        self.took(self.queue.get_nowait())
+    }
+
+    /// Counts a task held by this process when a get took a message (even one that did not
+    /// decode: it was taken, and `task_done` is still owed for it).
+    fn took(&self, got: Result<T>) -> Result<T> {
+        if matches!(got, Ok(_) | Err(Error::Decode(_))) {
+            if let Some(slot) = self.queue.handle.slot() {
+                self.queue.channel().peers.add_held(slot, 1);
+            }
+        }
+        got
     }
 }
 
@@ -420,7 +493,8 @@ impl<T> JoinableQueue<T> {
     ///
     /// [`Error::TaskDoneTooManyTimes`] when called more times than items were put.
     pub fn task_done(&self) -> Result<()> {
-        let unfinished = &self.queue.shm().unfinished;
+        let peers = &self.queue.channel().peers;
+        let unfinished = &peers.unfinished;
         let mut current = unfinished.load(Ordering::SeqCst);
         loop {
             if current == 0 {
@@ -431,6 +505,9 @@ impl<T> JoinableQueue<T> {
                 Err(actual) => current = actual,
             }
         }
+        if let Some(slot) = self.queue.handle.slot() {
+            peers.add_held(slot, -1);
+        }
         if current == 1 {
             futex_wake_all(unfinished);
         }
@@ -439,36 +516,62 @@ impl<T> JoinableQueue<T> {
 
     /// Waits until every item put has been marked done.
     ///
-    /// Equivalent to Python's `JoinableQueue.join()`.
+    /// Equivalent to Python's `JoinableQueue.join()`, which waits forever when a consumer died
+    /// holding a task. This one notices, within a tick of 100 ms.
     ///
     /// # Errors
     ///
-    /// [`Error::Disconnected`] when tasks are unfinished but no other process holding the queue
-    /// is alive to finish them (CPython would wait forever).
+    /// [`Error::TasksLost`] when a process took tasks and died before marking them done: they are
+    /// written off (a later `join` waits only for the others). [`Error::Disconnected`] when tasks
+    /// are unfinished, nothing is left in the queue, and no other process holding it is alive.
     pub fn join(&self) -> Result<()> {
-        let shm = self.queue.shm();
-        loop {
-            let current = shm.unfinished.load(Ordering::SeqCst);
-            if current == 0 {
-                return Ok(());
-            }
-            futex_wait(&shm.unfinished, current, Some(LIVENESS_TICK));
-            if shm.unfinished.load(Ordering::SeqCst) != 0 && !shm.other_process_alive(getpid().as_raw()) {
-                return Err(Error::Disconnected);
-            }
-        }
+        self.join_until(None).map(|_| ())
     }
 
     /// Like [`join`](JoinableQueue::join), waiting at most `timeout`: `Ok(true)` when every task
     /// is done, `Ok(false)` when some are still unfinished at the deadline.
     pub fn join_timeout(&self, timeout: Duration) -> Result<bool> {
-        let _ = timeout;
-        self.join().map(|()| true)
+        self.join_until(Instant::now().checked_add(timeout))
+    }
+
+    fn join_until(&self, deadline: Option<Instant>) -> Result<bool> {
+        let channel = self.queue.channel();
+        let peers = &channel.peers;
+        let me = getpid().as_raw();
+        loop {
+            if let Some((pid, tasks)) = peers.take_lost_tasks() {
+                return Err(Error::TasksLost { pid: pid as u32, tasks });
+            }
+            let current = peers.unfinished.load(Ordering::SeqCst);
+            if current == 0 {
+                return Ok(true);
+            }
+            let now = Instant::now();
+            let slice = match deadline {
+                Some(deadline) if now >= deadline => return Ok(false),
+                Some(deadline) => (deadline - now).min(LIVENESS_TICK),
+                None => LIVENESS_TICK,
+            };
+            futex_wait(&peers.unfinished, current, Some(slice));
+            // Between slices: find the dead (their tasks are written off and reported above),
+            // and whether anyone is left to finish the rest.
+            let others_alive = peers.sweep(me).others_alive;
+            if !others_alive
+                && peers.all_others_gone(me)
+                && peers.unfinished.load(Ordering::SeqCst) != 0
+                && !channel.ring.has_records()
+                && !crate::lifecycle::other_threads_running()
+                && !service::has_waiting(channel)
+                && peers.take_lost_tasks().is_none()
+            {
+                return Err(Error::Disconnected);
+            }
+        }
     }
 
     /// The number of tasks put and not yet marked done.
     pub fn unfinished(&self) -> usize {
-        self.queue.shm().unfinished.load(Ordering::SeqCst) as usize
+        self.queue.channel().peers.unfinished.load(Ordering::SeqCst) as usize
     }
 
     /// See [`Queue::qsize`].
