@@ -385,8 +385,13 @@ fn decode_chunked<T: DeserializeOwned>(mut chunks: Chunks<'_, '_>) -> Option<Res
     let mut stream = ChunkStream { chunks: &mut chunks, stopped: None };
     let mut header = [0u8; wire::HEADER_LEN];
     let value = match stream.read_exact(&mut header) {
-        Ok(()) => wire::parse_header(&header)
-            .and_then(|len| wire::decode_stream::<T, _>(&mut (&mut stream).take(len as u64), len)),
+        // bincode reads a field at a time (a `Vec<u8>` without `serde_bytes`, a byte at a time):
+        // a buffer in front makes each of those a copy from memory, not a walk through chunks.
+        // It cannot read past the message: the stream ends with the message's last chunk.
+        Ok(()) => wire::parse_header(&header).and_then(|len| {
+            let mut buffered = std::io::BufReader::with_capacity(64 << 10, (&mut stream).take(len as u64));
+            wire::decode_stream::<T, _>(&mut buffered, len)
+        }),
         Err(_) => Err(Error::CorruptFrame("a message shorter than its header".into())),
     };
     match stream.stopped.take() {
