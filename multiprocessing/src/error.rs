@@ -83,10 +83,9 @@ impl fmt::Display for Error {
             Error::Full => write!(f, "queue is full"),
             Error::Closed => write!(f, "Queue is closed"),
             Error::TaskDoneTooManyTimes => write!(f, "task_done() called too many times"),
-            Error::TasksLost { pid, tasks } => write!(
-                f,
-                "process {pid} died holding {tasks} unfinished task(s); they are written off"
-            ),
+            Error::TasksLost { pid, tasks } => {
+                write!(f, "process {pid} died holding {tasks} unfinished task(s); they are written off")
+            }
             Error::InvalidState(why) => f.write_str(why),
         }
     }

@@ -9,6 +9,10 @@
 //! - Each record is formatted into one buffer and written with one `write(2)`. Rust's stderr is
 //!   unbuffered, so `eprintln!("[{}/{}] {}", ..)` could reach the kernel in pieces, and another
 //!   process's output could land between them.
+//! - Lines longer than a pipe writes atomically (`PIPE_BUF`, 4096 bytes) could still be cut by
+//!   another process's line, so every line is written under a lock that all the processes share:
+//!   a robust mutex in shared memory, made by `log_to_stderr` (so processes started after it
+//!   share it; a process killed while writing does not leave it held).
 //! - The process name is looked up when the record is written, so a child forked with the
 //!   logger installed logs under its own name (`Process-1`) and not its parent's.
 //!
@@ -16,9 +20,37 @@
 //! errors pass, and nothing is printed at all before [`log_to_stderr`] installs the handler.
 
 use std::io::Write;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
+
+use crate::shm::{ProcessShared, RobustMutex, SharedMemory};
+
+/// The lock every process takes to write a line (see the module docs).
+#[repr(C)]
+struct LineLock {
+    mutex: RobustMutex,
+}
+
+// SAFETY: all-zero bytes are a mapping in which `mutex` is initialised in place by
+// `line_lock` before it is shared; a process-shared mutex works across processes.
+unsafe impl ProcessShared for LineLock {}
+
+static LINE_LOCK: OnceLock<Option<SharedMemory<LineLock>>> = OnceLock::new();
+
+/// The shared line lock, made on first use (`None` if no shared memory could be had: lines
+/// are then written unlocked, whole up to `PIPE_BUF`).
+fn line_lock() -> Option<&'static SharedMemory<LineLock>> {
+    LINE_LOCK
+        .get_or_init(|| {
+            let shm = SharedMemory::<LineLock>::new().ok()?;
+            // SAFETY: the mapping was just made; no other thread or process can see it yet.
+            unsafe { shm.mutex.init() }.ok()?;
+            Some(shm)
+        })
+        .as_ref()
+}
 
 /// The `multiprocessing` logger. Get it with [`get_logger`] or [`log_to_stderr`].
 #[derive(Debug)]
@@ -47,7 +79,8 @@ pub fn get_logger() -> &'static Logger {
 /// harmless (CPython would add a second handler and print every line twice). If another `log`
 /// logger was installed first, that one stays and this one cannot be.
 pub fn log_to_stderr(level: impl Into<Option<LevelFilter>>) -> &'static Logger {
-    crate::process::register_exit_hook();
+    crate::lifecycle::install();
+    line_lock();
     if !LOGGER.installed.swap(true, Ordering::SeqCst) {
         let _ = log::set_logger(&LOGGER);
     }
@@ -110,8 +143,11 @@ impl Log for Logger {
             return;
         }
         let line = format_record(record.level(), &crate::process::current_process().name, record.args());
-        // One write for the whole line (see the module docs). Errors on stderr have nowhere to go.
+        // One write for the whole line, under the shared line lock (see the module docs). Errors
+        // on stderr have nowhere to go.
+        let guard = line_lock().and_then(|lock| lock.mutex.lock(None).ok());
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        drop(guard);
     }
 
     fn flush(&self) {}

@@ -20,6 +20,7 @@ fn main() {
             ("child_inherits_the_level", child_inherits_the_level),
             ("lines_from_many_processes_are_never_torn", lines_from_many_processes_are_never_torn),
             ("nothing_is_printed_before_log_to_stderr", nothing_is_printed_before_log_to_stderr),
+            ("lines_longer_than_pipe_buf_are_never_torn", lines_longer_than_pipe_buf_are_never_torn),
         ],
         &[
             ("log_to_stderr", scenario_log_to_stderr),
@@ -29,6 +30,7 @@ fn main() {
             ("level", scenario_level),
             ("many_writers", scenario_many_writers),
             ("no_handler", scenario_no_handler),
+            ("long_lines", scenario_long_lines),
         ],
     );
 }
@@ -196,4 +198,41 @@ fn nothing_is_printed_before_log_to_stderr() {
     let (status, output) = harness::scenario("no_handler");
     assert!(status.success());
     assert_eq!(output, "Doing some work\n");
+}
+
+fn scenario_long_lines() {
+    log_to_stderr(LevelFilter::Warn);
+    let mut writers: Vec<Process> = (0..4)
+        .map(|i| {
+            Process::new(move || {
+                for _ in 0..100 {
+                    log::warn!("{}", char::from(b'a' + i).to_string().repeat(20_000));
+                }
+            })
+        })
+        .collect();
+    for p in &mut writers {
+        p.start().unwrap();
+    }
+    for p in &mut writers {
+        p.join().unwrap();
+    }
+}
+
+fn lines_longer_than_pipe_buf_are_never_torn() {
+    // 20,000-byte lines: five times what a pipe writes atomically.
+    let (status, output) = harness::scenario("long_lines");
+    assert!(status.success());
+    let mut records = 0;
+    for line in output.lines().filter(|l| l.starts_with("[WARNING/")) {
+        let body = line.rsplit_once("] ").map_or("", |(_, body)| body);
+        let first = body.chars().next().unwrap_or('?');
+        assert!(
+            body.len() == 20_000 && body.chars().all(|c| c == first),
+            "torn line of {} bytes",
+            line.len()
+        );
+        records += 1;
+    }
+    assert_eq!(records, 400, "log records are missing");
 }
