@@ -19,6 +19,9 @@
 //! the process in turn, writing what fits without waiting; a long message in progress keeps its
 //! queue's write lock across turns, so no other message gets between its chunks.
 //!
+//! Nothing here logs while it holds the state's lock: the logger takes stderr's lock and the
+//! process table's, which a fork takes before this one.
+//!
 //! # Fork and exit
 //!
 //! After a fork, the child's copy of this state describes the parent: its items (the parent
@@ -84,6 +87,8 @@ impl Outbox {
 struct Service {
     outboxes: Vec<Outbox>,
     thread_running: bool,
+    /// A thread of this process is starting the service thread.
+    thread_starting: bool,
     /// The thread waits on `WORK`: a new item must notify it.
     thread_asleep: bool,
     /// The thread sleeps on this queue's room word: a new item must wake that word.
@@ -93,6 +98,7 @@ struct Service {
 static SERVICE: Mutex<Service> = Mutex::new(Service {
     outboxes: Vec::new(),
     thread_running: false,
+    thread_starting: false,
     thread_asleep: false,
     sleeping_on_room: None,
 });
@@ -139,6 +145,7 @@ static FORK_HOOKS: ForkHooks = ForkHooks {
         let mut service = guard.downcast::<MutexGuard<'static, Service>>().expect("the service's guard");
         let me = getpid().as_raw();
         service.thread_running = false;
+        service.thread_starting = false;
         service.thread_asleep = false;
         service.sleeping_on_room = None;
         for outbox in &mut service.outboxes {
@@ -227,12 +234,13 @@ pub(crate) fn has_waiting(channel: &Channel) -> bool {
 
 /// `close()`: no more puts here; what waits is still written.
 pub(crate) fn close(channel: &Channel) {
-    let mut service = service();
-    if let Some(outbox) = service.outbox(channel.id) {
+    let waiting = service().outbox(channel.id).is_some_and(|outbox| {
         outbox.closed = true;
-        if !outbox.idle() {
-            debug!("telling queue thread to quit");
-        }
+        !outbox.idle()
+    });
+    // Logged with the lock released: logging takes locks that a fork takes before this one.
+    if waiting {
+        debug!("telling queue thread to quit");
     }
 }
 
@@ -259,12 +267,17 @@ pub(crate) fn send(channel: &Arc<Channel>, frame: &mut Vec<u8>) -> Result<()> {
     if outbox.idle() && frame.len() <= MAX_CHUNK && try_write_now(channel, outbox.slot, frame) {
         return Ok(());
     }
-    if !service.thread_running {
+    if !service.thread_running && !service.thread_starting {
         // Start the thread before the item is queued: if it cannot start, the put fails and
-        // nothing was sent. The fork lock comes before ours: release ours meanwhile.
+        // nothing was sent. The fork lock comes before ours: release ours meanwhile. (Another
+        // thread that puts meanwhile queues its item for the thread being started.)
+        service.thread_starting = true;
         drop(service);
-        start_thread()?;
+        let started = start_thread();
         service = self::service();
+        service.thread_starting = false;
+        service.thread_running = started.is_ok();
+        started?;
     }
     let Some(outbox) = service.outbox(channel.id) else { return Err(Error::Closed) };
     if frame.len() <= SMALL_FRAME {
@@ -304,16 +317,9 @@ fn try_write_now(channel: &Channel, slot: Option<usize>, frame: &[u8]) -> bool {
 fn start_thread() -> Result<()> {
     debug!("Queue._start_thread()");
     debug!("doing self._thread.start()");
-    // The fork lock is taken inside, before ours: check again under ours after.
-    let started = lifecycle::spawn_service_thread("QueueFeederThread", Box::new(run));
-    match started {
-        Ok(()) => {
-            service().thread_running = true;
-            debug!("... done self._thread.start()");
-            Ok(())
-        }
-        Err(e) => Err(Error::Io(e)),
-    }
+    lifecycle::spawn_service_thread("QueueFeederThread", Box::new(run)).map_err(Error::Io)?;
+    debug!("... done self._thread.start()");
+    Ok(())
 }
 
 /// A queue's items taken out of its outbox for the thread to write.
@@ -491,6 +497,7 @@ pub(crate) fn flush(channel: &Channel) {
         let Some(outbox) = service.outbox(channel.id) else { return };
         let stuck = !outbox.in_flight && (outbox.waiting.len(), outbox.sent) == before;
         if stuck && !outbox.channel.peers.sweep(me).others_alive {
+            drop(service);
             info!("queue: no process is left to read what this process put; not waiting for it");
             return;
         }
@@ -499,9 +506,8 @@ pub(crate) fn flush(channel: &Channel) {
 
 /// Exit, first phase (CPython's `_finalize_close`, priority 10).
 fn finalize_close_all() {
-    let service = service();
-    for outbox in service.outboxes.iter().filter(|o| !o.idle()) {
-        let _ = outbox;
+    let waiting = service().outboxes.iter().filter(|o| !o.idle()).count();
+    for _ in 0..waiting {
         debug!("telling queue thread to quit");
     }
 }
