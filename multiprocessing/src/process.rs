@@ -555,8 +555,3 @@ fn exit_children() {
         forget_child(child);
     }
 }
-
-/// Installs the crate's exit hook (kept for the modules that still call it by this name).
-pub(crate) fn register_exit_hook() {
-    lifecycle::install();
-}
