@@ -4,7 +4,7 @@
 //! It ports the lecture "Sincronização e comunicação entre processos" (Python's
 //! `multiprocessing`): every call on the slides has a counterpart here with the same name, and
 //! the same program prints the same lines. Everything is real: processes are `fork(2)`ed, queues
-//! are pipes, events are futexes in shared memory. Linux only.
+//! are rings of messages in shared memory, events are futexes in shared memory. Linux only.
 //!
 //! # Processes
 //!
@@ -51,10 +51,12 @@
 //! # Ok::<(), multiprocessing::Error>(())
 //! ```
 //!
-//! Underneath: bincode-encoded frames in a pipe, a feeder thread per process that writes them,
-//! and locks and counters in shared memory (see the `queue` module's source). Bad input gets an
-//! [`Error`], never a panic: an unencodable or oversized value at `put`, a corrupt or truncated
-//! frame at `get`, and a `get` on a queue whose other processes are all gone.
+//! Underneath: bincode-encoded messages in a ring of shared memory, robust locks, a table of the
+//! processes that hold the queue, and one service thread per process that writes what did not fit
+//! yet (see the `queue` module's source). A process killed at any instant costs at most the
+//! message it held. Bad input gets an [`Error`], never a panic: an unencodable or oversized value
+//! at `put`, a message of the wrong type at `get` (the next one still arrives), and a `get` on a
+//! queue whose other processes are all gone.
 //!
 //! # Events
 //!
@@ -75,7 +77,15 @@
 //! `fork` copies the whole process; only the calling thread survives in the child. The crate
 //! flushes stdout before forking, holds its own locks (and the stdout and stderr locks) across
 //! the fork so no thread can leave one locked in the child, and ends every child with `_exit` so
-//! it never runs the parent's destructors or exit handlers. See the `process` module's source.
+//! it never runs the parent's destructors or exit handlers. One module owns that lifecycle (the
+//! `lifecycle` module's source, CPython's `multiprocessing.util`): every kind of shared object
+//! registers its fork and exit steps there, through `pthread_atfork`, so even a fork the crate
+//! did not make (`libc::fork`) leaves a child that works.
+//!
+//! What stays yours to mind: threads of your program that hold a lock of their own, or that
+//! start or end, at the instant another thread forks. The standard library takes an internal
+//! lock while a thread starts and ends; a fork at that instant leaves the child unable to start
+//! a thread or to `exit`. Start your threads before your processes, or join them first.
 
 #![warn(missing_docs)]
 
