@@ -34,6 +34,10 @@ fn main() {
             ("process_exit_in_main_still_joins_children", process_exit_in_main_still_joins_children),
             ("cpython_test_recursion", cpython_test_recursion),
             ("output_buffered_before_start_is_printed_once", output_buffered_before_start_is_printed_once),
+            ("exitcode_looks_without_a_join", exitcode_looks_without_a_join),
+            ("child_stdin_is_dev_null", child_stdin_is_dev_null),
+            ("join_timeout_duration_max", join_timeout_duration_max),
+            ("fork_not_made_by_the_crate", fork_not_made_by_the_crate),
         ],
         &[
             ("never_joins", scenario_never_joins),
@@ -41,6 +45,7 @@ fn main() {
             ("buffered_before_fork", scenario_buffered_before_fork),
             ("daemon_left_running", scenario_daemon_left_running),
             ("panics", scenario_panics),
+            ("foreign_fork", scenario_foreign_fork),
         ],
     );
 }
@@ -406,4 +411,69 @@ fn cpython_test_recursion() {
     let expected: Vec<Vec<u32>> =
         vec![vec![], vec![1], vec![1, 1], vec![1, 2], vec![2], vec![2, 1], vec![2, 2]];
     assert_eq!(ids, expected);
+}
+
+fn exitcode_looks_without_a_join() {
+    // CPython's `while p.exitcode is None: ...` ends: `exitcode` polls the child.
+    let mut p = Process::new(|| -> () { std::process::exit(4) });
+    p.start().unwrap();
+    let started = Instant::now();
+    while p.exitcode().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(30), "exitcode never changed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(p.exitcode(), Some(4));
+    assert_eq!(p.join().unwrap(), 4);
+}
+
+fn child_stdin_is_dev_null() {
+    // As in CPython, a child reads nothing from the terminal: its stdin is /dev/null.
+    let (bytes, target) = in_child(|| {
+        let mut line = String::new();
+        let read = std::io::stdin().read_line(&mut line).unwrap_or(usize::MAX);
+        (read, std::fs::read_link("/proc/self/fd/0").map(|p| p.display().to_string()).unwrap_or_default())
+    });
+    assert_eq!(bytes, 0, "stdin must be at end of file at once");
+    assert_eq!(target, "/dev/null");
+}
+
+fn join_timeout_duration_max() {
+    // A timeout too large to add to now means no deadline, not a panic.
+    let mut p = Process::new(|| std::thread::sleep(Duration::from_millis(200)));
+    p.start().unwrap();
+    assert_eq!(p.join_timeout(Duration::MAX).unwrap(), Some(0));
+}
+
+fn scenario_foreign_fork() {
+    // A fork the crate did not make, with a queue whose service thread is running (an item that
+    // waits for room). The child uses the queue and leaves through `exit`: the after-fork steps
+    // must have run (no thread of the parent to wait for, the child known to the queue).
+    let queue: Queue<Vec<u8>> = Queue::new().unwrap();
+    queue.put(vec![1; 3 << 20]).unwrap(); // more than the ring holds: the service thread runs
+    // SAFETY: the child only uses the crate (made fork-safe by its atfork hooks) and exits.
+    match unsafe { libc::fork() } {
+        0 => {
+            queue.put(vec![2; 10]).unwrap();
+            std::process::exit(0);
+        }
+        -1 => panic!("fork failed"),
+        child => {
+            // The two processes' messages may come in either order: compare what came, by kind.
+            let mut got: Vec<(usize, bool)> = (0..2)
+                .map(|_| queue.get_timeout(Duration::from_secs(20)).unwrap())
+                .map(|m| (m.len(), m.iter().all(|&b| b == m[0])))
+                .collect();
+            got.sort();
+            assert_eq!(got, [(10, true), (3 << 20, true)]);
+            let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None).unwrap();
+            assert_eq!(status, nix::sys::wait::WaitStatus::Exited(nix::unistd::Pid::from_raw(child), 0));
+            println!("foreign fork ok");
+        }
+    }
+}
+
+fn fork_not_made_by_the_crate() {
+    let (status, output) = harness::scenario("foreign_fork");
+    assert!(status.success(), "{output}");
+    assert!(output.contains("foreign fork ok"), "{output}");
 }
