@@ -54,8 +54,14 @@ fn main() {
             ("consumer_killed_while_waiting_does_not_poison", consumer_killed_while_waiting_does_not_poison),
             ("many_large_messages_keep_content_and_order", many_large_messages_keep_content_and_order),
             ("small_messages_buffered_for_another_process", small_messages_buffered_for_another_process),
+            ("exit_does_not_wait_for_items_nobody_can_read", exit_does_not_wait_for_items_nobody_can_read),
+            ("timeouts_of_duration_max_mean_no_deadline", timeouts_of_duration_max_mean_no_deadline),
+            (
+                "get_with_threads_waits_instead_of_disconnected",
+                get_with_threads_waits_instead_of_disconnected,
+            ),
         ],
-        &[],
+        &[("unread_items_at_exit", scenario_unread_items_at_exit)],
     );
 }
 
@@ -537,4 +543,47 @@ fn small_messages_buffered_for_another_process() {
     });
     other.start().unwrap();
     assert_eq!(other.join().unwrap(), 0);
+}
+
+fn scenario_unread_items_at_exit() {
+    // 8 MiB put and never read, in a program with no other process: nobody could ever make room,
+    // so the exit must not wait for it (CPython's feeder would block at exit forever).
+    let queue: Queue<Vec<u8>> = Queue::new().unwrap();
+    for _ in 0..8 {
+        queue.put(vec![0; 1 << 20]).unwrap();
+    }
+    println!("put 8 MiB");
+}
+
+fn exit_does_not_wait_for_items_nobody_can_read() {
+    let started = Instant::now();
+    let (status, output) = harness::scenario("unread_items_at_exit");
+    assert!(status.success(), "{output}");
+    assert!(output.contains("put 8 MiB"), "{output}");
+    assert!(started.elapsed() < Duration::from_secs(30), "exit took {:?}", started.elapsed());
+}
+
+fn timeouts_of_duration_max_mean_no_deadline() {
+    let queue: Queue<u8> = Queue::with_maxsize(1).unwrap();
+    queue.put_timeout(1, Duration::MAX).unwrap();
+    assert_eq!(queue.get_timeout(Duration::MAX).unwrap(), 1);
+    let joinable: JoinableQueue<u8> = JoinableQueue::new().unwrap();
+    assert!(joinable.join_timeout(Duration::MAX).unwrap());
+}
+
+fn get_with_threads_waits_instead_of_disconnected() {
+    // A queue used between two threads of this process, after an unrelated child came and went:
+    // the other thread may still put, so a get must wait for it, not say Disconnected.
+    let queue: Queue<u8> = Queue::new().unwrap();
+    let q = queue.clone();
+    let mut unrelated = Process::new(move || drop(q));
+    unrelated.start().unwrap();
+    assert_eq!(unrelated.join().unwrap(), 0);
+    let q = queue.clone();
+    let putter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        q.put(9).unwrap();
+    });
+    assert_eq!(queue.get_timeout(Duration::from_secs(30)).unwrap(), 9);
+    putter.join().unwrap();
 }
