@@ -104,3 +104,6 @@ pub use logging::{Logger, get_logger, log_to_stderr};
 pub use process::{Process, ProcessInfo, Run, TargetResult, active_children, cpu_count, current_process};
 pub use queue::{JoinableQueue, Queue};
 pub use wire::MAX_MESSAGE_SIZE;
+#[cfg(feature = "test-support")]
+#[doc(hidden)]
+pub use wire::test_support as wire_test_support;

@@ -1,4 +1,4 @@
-//! Framed bincode messages: how a value becomes bytes in a pipe and back.
+//! Framed bincode messages: how a value becomes bytes in a queue and back.
 //!
 //! A frame is an 8-byte header followed by the body:
 //!
@@ -9,24 +9,12 @@
 //!    "MQ"        u32 LE            u16 LE      `length` bytes
 //! ```
 //!
-//! The magic number catches a reader that is not at the start of a frame (a corrupted stream,
-//! or a peer that died half-way); the check, a hash of the length, catches a damaged length, so
-//! that no reader ever sizes anything by a corrupt one (random bytes pass both with odds of one
-//! in four billion). The length lets the reader take exactly one message out of a byte stream
-//! that has no message boundaries of its own.
-//!
-//! Pipes carry bytes, not messages, and two rules from `os_pipe`'s documentation apply:
-//!
-//! 1. **A reader blocks until every write end is closed.** Every process forked after the queue
-//!    was made holds a write end, so end-of-file alone cannot tell a reader that its peers are
-//!    gone; the queue also keeps a table of the processes attached to it (see `queue/`).
-//! 2. **A writer blocks when the pipe is full.** A message larger than the pipe's buffer is only
-//!    written once a reader drains it; that is why `put` hands messages to a feeder thread
-//!    instead of writing them itself.
-//!
-//! Writes of at most `PIPE_BUF` (4096) bytes are atomic, larger ones are not, and reads are never
-//! message-atomic; so the queue holds a cross-process write lock for a whole frame and a read
-//! lock for a whole frame. This module only turns values into frames and frames into values.
+//! The queue's ring (`queue/ring.rs`) already keeps messages apart, so the header is a second
+//! line of defence: the magic number catches bytes that are not a frame at all (a peer that wrote
+//! garbage), and the check, a hash of the length, catches a damaged length, so that no reader
+//! ever sizes anything by a corrupt one (random bytes pass both with odds of one in four billion).
+//! The length also lets a reader decode a long message as its chunks arrive, knowing where it
+//! ends. This module only turns values into frames and frames into values.
 //!
 //! Every bincode call of the crate is here, so that the codec can be changed in one file.
 
