@@ -324,7 +324,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                         None => LIVENESS_TICK,
                     };
                     reader.wait(slice);
-                    if !channel.ring.has_records() && self.nothing_can_arrive() {
+                    // Peers first, the ring after: a message a peer published before it died
+                    // is in the ring by the time its death can be seen.
+                    if self.nothing_can_arrive() && !channel.ring.has_records() {
                         return Err(Error::Disconnected);
                     }
                 }
