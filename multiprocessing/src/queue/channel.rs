@@ -77,13 +77,15 @@ impl Channel {
     }
 
     /// For a bounded queue: waits until there is room (at most until `deadline`), then counts one
-    /// more pending item in `slot` (this process's). For an unbounded one, just counts it.
-    pub(crate) fn reserve(&self, slot: Option<usize>, deadline: Option<Instant>, me: i32) -> Result<()> {
+    /// more pending item in `slot` (this process's) and returns true. An unbounded queue needs no
+    /// place: nothing is counted here (`service::send` counts an item only if it has to wait),
+    /// unless `task` (a `JoinableQueue`'s put: if this process dies before the item is in the
+    /// ring, its count is how `join` learns that the task will never come).
+    pub(crate) fn reserve(&self, slot: Option<usize>, deadline: Option<Instant>, task: bool) -> Result<bool> {
         // A process without a slot (more than MAX_PEERS hold the queue) is not counted.
-        let count_one = || slot.map(|slot| self.peers.add_pending(slot, 1)).unwrap_or(());
+        let count_one = || slot.map(|slot| self.peers.add_pending(slot, 1)).is_some();
         if self.maxsize == 0 {
-            count_one();
-            return Ok(());
+            return Ok(task && count_one());
         }
         let mut swept = false;
         loop {
@@ -94,13 +96,12 @@ impl Channel {
             // A holder that died here held nothing that needs repair: the counts are atomics
             // that it either changed or did not.
             if self.qsize() < self.maxsize {
-                count_one();
-                return Ok(());
+                return Ok(count_one());
             }
             drop(guard);
             if !swept {
                 // Full: first make sure no dead process's pending items take the places.
-                self.peers.sweep(me);
+                self.peers.sweep(nix::unistd::getpid().as_raw());
                 swept = true;
                 continue;
             }

@@ -272,11 +272,12 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         frame.clear();
         let slot = self.handle.slot();
         let sent = wire::encode_into(item, &mut frame).and_then(|()| {
-            channel.reserve(slot, deadline, getpid().as_raw())?;
+            let counted = channel.reserve(slot, deadline, joinable)?;
             if joinable {
                 channel.peers.unfinished.fetch_add(1, Ordering::SeqCst);
             }
-            service::send(channel, &mut frame).inspect_err(|_| self.unreserve(slot, joinable))
+            service::send(channel, &mut frame, counted)
+                .inspect_err(|_| self.unreserve(slot.filter(|_| counted), joinable))
         });
         SCRATCH.set(frame);
         sent
@@ -348,8 +349,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     #[doc(hidden)]
     pub fn write_raw_bytes_for_tests(&self, bytes: &[u8]) -> Result<()> {
         let slot = self.handle.slot();
-        self.channel().reserve(slot, None, getpid().as_raw())?;
-        service::send(self.channel(), &mut bytes.to_vec())
+        let counted = self.channel().reserve(slot, None, false)?;
+        service::send(self.channel(), &mut bytes.to_vec(), counted)
     }
 
     /// Puts `body` into the queue behind a valid header, as a peer that encoded some other type

@@ -76,22 +76,34 @@ const ABORT: u32 = 5;
 const PAD: u32 = 6;
 
 /// The shared half of a ring.
+///
+/// The fields that one side writes often and the other reads are each on a cache line of their
+/// own (`Line`), so that a writer publishing does not take away from the reader's core the line
+/// the reader is about to write, and the other way round. Each side also keeps the last value
+/// it saw of the other side's position (`tail_seen`, `head_seen`) and looks at the real one only
+/// when that is not enough: a busy producer and consumer then meet in memory once per batch of
+/// messages, not once per message.
 #[repr(C)]
 pub(crate) struct Ring {
-    write_lock: RobustMutex,
-    read_lock: RobustMutex,
+    write_lock: Line<RobustMutex>,
+    read_lock: Line<RobustMutex>,
     /// Published end: byte position in the low 32 bits, messages published in the high 32.
     /// Stored only by the write-lock holder.
-    head: AtomicU64,
+    head: Line<AtomicU64>,
+    /// `tail` as writers last saw it (never ahead of it). Only the write-lock holder touches it.
+    tail_seen: Line<AtomicU64>,
     /// Taken start: byte position in the low 32 bits, messages taken in the high 32. Stored only
     /// by the read-lock holder.
-    tail: AtomicU64,
-    /// Futex words, bumped when `head` (or `tail`) moves and someone sleeps on it.
-    head_changes: AtomicU32,
-    tail_changes: AtomicU32,
-    /// How many readers (writers) sleep, or are about to, on `head_changes` (`tail_changes`).
-    readers_waiting: AtomicU32,
-    writers_waiting: AtomicU32,
+    tail: Line<AtomicU64>,
+    /// `head` as readers last saw it (never ahead of it). Only the read-lock holder touches it.
+    head_seen: Line<AtomicU64>,
+    /// How many readers sleep, or are about to, on `head_changes`, a futex word bumped when
+    /// `head` moves while someone sleeps. Written only around sleeps, read at every publish.
+    readers_waiting: Line<AtomicU32>,
+    head_changes: Line<AtomicU32>,
+    /// The same for writers waiting for room, on `tail_changes`.
+    writers_waiting: Line<AtomicU32>,
+    tail_changes: Line<AtomicU32>,
     /// 1 while the write-lock holder is between the first and the last chunk of a message.
     writer_mid_message: AtomicU32,
     /// 1 when an `ABORT` record is owed: a writer died mid-message and there was no room yet.
@@ -101,6 +113,17 @@ pub(crate) struct Ring {
     /// Messages dropped because their reader died half-way.
     pub(crate) reader_died: AtomicU32,
     bytes: RingBytes,
+}
+
+/// A value alone on its cache line (64 bytes on the machines this runs on).
+#[repr(C, align(64))]
+struct Line<T>(T);
+
+impl<T> Deref for Line<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 struct RingBytes(UnsafeCell<[u8; RING_BYTES]>);
@@ -472,7 +495,12 @@ impl<'a> RingReader<'a> {
 
     /// The record at `tail`, and its size in the ring; `None` if nothing is published.
     fn peek(&self) -> io::Result<Option<(Record<'a>, usize)>> {
-        let head = self.ring.head.load(Ordering::Acquire);
+        // The last head seen first; the writers' line only when everything up to it is taken.
+        let mut head = self.ring.head_seen.load(Ordering::Acquire);
+        if pos(head) == pos(self.tail) {
+            head = self.ring.head.load(Ordering::Acquire);
+            self.ring.head_seen.store(head, Ordering::Release);
+        }
         let available = pos(head).wrapping_sub(pos(self.tail)) as usize;
         if available == 0 {
             return Ok(None);

@@ -255,16 +255,21 @@ pub(crate) fn take_spare_large(channel: &Channel) -> Vec<u8> {
     service().outbox(channel.id).map(|o| std::mem::take(&mut o.spare_large)).unwrap_or_default()
 }
 
-/// Sends one encoded frame, already counted as pending in this process's slot: straight into the
-/// ring when nothing of ours is waiting and it fits, else through the service thread. A large
-/// frame is moved out of `frame`, a small one copied.
-pub(crate) fn send(channel: &Arc<Channel>, frame: &mut Vec<u8>) -> Result<()> {
+/// Sends one encoded frame: straight into the ring when nothing of ours is waiting and it fits,
+/// else through the service thread. A large frame is moved out of `frame`, a small one copied.
+/// `counted`: the item is already counted as pending in this process's slot (a bounded queue
+/// counts before it waits for room); if not, it is counted here when it has to wait, so that
+/// `qsize` sees it.
+pub(crate) fn send(channel: &Arc<Channel>, frame: &mut Vec<u8>, counted: bool) -> Result<()> {
     let mut service = service();
     let Some(outbox) = service.outbox(channel.id) else { return Err(Error::Closed) };
     if outbox.closed {
         return Err(Error::Closed);
     }
-    if outbox.idle() && frame.len() <= MAX_CHUNK && try_write_now(channel, outbox.slot, frame) {
+    if outbox.idle() && frame.len() <= MAX_CHUNK && try_write_now(channel, frame) {
+        if let (true, Some(slot)) = (counted, outbox.slot) {
+            channel.peers.add_pending(slot, -1);
+        }
         return Ok(());
     }
     if !service.thread_running && !service.thread_starting {
@@ -280,6 +285,10 @@ pub(crate) fn send(channel: &Arc<Channel>, frame: &mut Vec<u8>) -> Result<()> {
         started?;
     }
     let Some(outbox) = service.outbox(channel.id) else { return Err(Error::Closed) };
+    if let (false, Some(slot)) = (counted, outbox.slot) {
+        // Counted before the service thread can see it: it uncounts it once published.
+        channel.peers.add_pending(slot, 1);
+    }
     if frame.len() <= SMALL_FRAME {
         // Small frames join the last batch (never a buffer that holds one large frame).
         let batch =
@@ -299,19 +308,10 @@ pub(crate) fn send(channel: &Arc<Channel>, frame: &mut Vec<u8>) -> Result<()> {
     Ok(())
 }
 
-/// Copies a frame into the ring if the write lock is free and there is room; publishes it and
-/// moves it from this process's pending count into the ring.
-fn try_write_now(channel: &Channel, slot: Option<usize>, frame: &[u8]) -> bool {
+/// Copies a frame into the ring if the write lock is free and there is room, and publishes it.
+fn try_write_now(channel: &Channel, frame: &[u8]) -> bool {
     let Ok(Some(mut writer)) = Ring::try_writer(&channel.ring) else { return false };
-    if writer.try_append_whole(frame) != Progress::Done {
-        return false;
-    }
-    writer.publish();
-    drop(writer);
-    if let Some(slot) = slot {
-        channel.peers.add_pending(slot, -1);
-    }
-    true
+    writer.try_append_whole(frame) == Progress::Done
 }
 
 fn start_thread() -> Result<()> {
