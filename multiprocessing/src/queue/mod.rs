@@ -40,7 +40,6 @@ mod peers;
 mod ring;
 mod service;
 
-use std::cell::Cell;
 use std::io::Read;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -57,12 +56,6 @@ use crate::shm::{futex_wait, futex_wake_all};
 use crate::wire;
 use channel::{Channel, ring_error};
 use ring::{Chunks, LIVENESS_TICK, Next, Stopped};
-
-thread_local! {
-    /// Where `put` encodes, reused from one call to the next, so that small messages allocate
-    /// nothing and large ones do not fault fresh pages in every time.
-    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
-}
 
 /// A FIFO queue of `T` values shared by any number of processes.
 ///
@@ -264,12 +257,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             return Err(Error::Closed);
         }
         let channel = self.channel();
-        let mut frame = SCRATCH.take();
-        if frame.capacity() == 0 {
-            // The last large frame left with the service thread, which may have kept its buffer.
-            frame = service::take_spare_large(channel);
-        }
-        frame.clear();
+        let mut frame = service::encode_buffer(channel);
         let slot = self.handle.slot();
         let sent = wire::encode_into(item, &mut frame).and_then(|()| {
             let counted = channel.reserve(slot, deadline, joinable)?;
@@ -279,7 +267,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             service::send(channel, &mut frame, counted)
                 .inspect_err(|_| self.unreserve(slot.filter(|_| counted), joinable))
         });
-        SCRATCH.set(frame);
+        service::keep_encode_buffer(frame);
         sent
     }
 

@@ -629,10 +629,10 @@ impl Chunks<'_, '_> {
                     return Err(Stopped::Aborted);
                 }
                 None => {
-                    if self.reader.writer_died_mid_message() {
-                        continue;
+                    // Its ABORT, if the writer died, is there to read at once; else wait a tick.
+                    if !(self.reader.writer_died_mid_message() && self.reader.ring.has_records()) {
+                        self.reader.wait(LIVENESS_TICK);
                     }
-                    self.reader.wait(LIVENESS_TICK);
                 }
             }
         }

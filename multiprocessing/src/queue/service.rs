@@ -30,6 +30,7 @@
 //! process waits until its items are in the ring, unless no other process is left that could
 //! ever make room (then they are dropped: there is nobody to read them).
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once};
@@ -250,9 +251,26 @@ pub(crate) fn cancel_join_thread(channel: &Channel) {
     }
 }
 
-/// The buffer of an earlier large frame, empty, if one was kept.
-pub(crate) fn take_spare_large(channel: &Channel) -> Vec<u8> {
-    service().outbox(channel.id).map(|o| std::mem::take(&mut o.spare_large)).unwrap_or_default()
+thread_local! {
+    /// Where `put` encodes, reused from one call to the next, so that small messages allocate
+    /// nothing and large ones do not fault fresh pages in every time.
+    static ENCODE_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// An empty buffer for `put` to encode into: the thread's own, or, if its last frame was large
+/// and left with the service thread, the buffer of an earlier large frame that was kept.
+pub(crate) fn encode_buffer(channel: &Channel) -> Vec<u8> {
+    let mut buffer = ENCODE_BUFFER.take();
+    if buffer.capacity() == 0 {
+        buffer = service().outbox(channel.id).map(|o| std::mem::take(&mut o.spare_large)).unwrap_or_default();
+    }
+    buffer.clear();
+    buffer
+}
+
+/// Gives back the buffer of [`encode_buffer`] (empty if `send` took its frame).
+pub(crate) fn keep_encode_buffer(buffer: Vec<u8>) {
+    ENCODE_BUFFER.set(buffer);
 }
 
 /// Sends one encoded frame: straight into the ring when nothing of ours is waiting and it fits,
