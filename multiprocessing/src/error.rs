@@ -9,7 +9,9 @@ use std::fmt;
 use std::io;
 
 /// Everything that can go wrong in this crate.
-#[derive(Debug)]
+///
+/// `Debug` prints the same sentence as `Display`, so that `fn main() -> multiprocessing::Result<()>`
+/// ends with `Error: queue is empty and ...` rather than a Rust struct.
 #[non_exhaustive]
 pub enum Error {
     /// A system call failed (fork, mmap, a pipe read or write...).
@@ -84,10 +86,17 @@ impl fmt::Display for Error {
             Error::Closed => write!(f, "Queue is closed"),
             Error::TaskDoneTooManyTimes => write!(f, "task_done() called too many times"),
             Error::TasksLost { pid, tasks } => {
-                write!(f, "process {pid} died holding {tasks} unfinished task(s); they are written off")
+                let s = if *tasks == 1 { "" } else { "s" };
+                write!(f, "process {pid} died holding {tasks} unfinished task{s}; they are written off")
             }
             Error::InvalidState(why) => f.write_str(why),
         }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
@@ -109,5 +118,27 @@ impl From<io::Error> for Error {
 impl From<nix::Error> for Error {
     fn from(e: nix::Error) -> Self {
         Error::Io(io::Error::from(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_the_sentence_so_main_returning_err_prints_words() {
+        let errors = [
+            Error::Disconnected,
+            Error::InvalidState("cannot start a process twice"),
+            Error::TasksLost { pid: 42, tasks: 2 },
+            Error::Io(io::Error::from_raw_os_error(libc::EAGAIN)),
+            Error::MessageTooLarge { size: 2, limit: 1 },
+        ];
+        for error in errors {
+            let debug = format!("{error:?}");
+            assert_eq!(debug, error.to_string());
+            // A derived Debug would print `Disconnected`, `TasksLost { pid: 42, .. }`, `Io(..)`.
+            assert!(debug.contains(' ') && !debug.contains(" { ") && !debug.starts_with("Io("), "{debug}");
+        }
     }
 }

@@ -89,21 +89,59 @@
 
 #![warn(missing_docs)]
 
+// One clear sentence instead of a wall of errors about futexes on other systems.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "the `multiprocessing` crate runs on Linux only (it forks, and uses futexes and /proc); \
+     on Windows, use WSL (wsl --install, then build inside it); on macOS, a Linux VM or container"
+);
+
+#[cfg(target_os = "linux")]
 mod error;
+#[cfg(target_os = "linux")]
 mod event;
+#[cfg(target_os = "linux")]
 mod lifecycle;
+#[cfg(target_os = "linux")]
 mod logging;
+#[cfg(target_os = "linux")]
 mod process;
+#[cfg(target_os = "linux")]
 mod queue;
+#[cfg(target_os = "linux")]
 mod shm;
+#[cfg(target_os = "linux")]
 mod wire;
 
+#[cfg(target_os = "linux")]
 pub use error::{Error, Result};
+#[cfg(target_os = "linux")]
 pub use event::Event;
+/// The levels of [`log_to_stderr`] and [`Logger::set_level`], from the `log` crate, so that a
+/// program needs no `log` dependency of its own to choose one.
+#[cfg(target_os = "linux")]
+pub use log::LevelFilter;
+#[cfg(target_os = "linux")]
 pub use logging::{Logger, get_logger, log_to_stderr};
+#[cfg(target_os = "linux")]
 pub use process::{Process, ProcessInfo, Run, TargetResult, active_children, cpu_count, current_process};
+#[cfg(target_os = "linux")]
 pub use queue::{JoinableQueue, Queue};
+#[cfg(target_os = "linux")]
 pub use wire::MAX_MESSAGE_SIZE;
-#[cfg(feature = "test-support")]
+#[cfg(all(target_os = "linux", feature = "test-support"))]
 #[doc(hidden)]
 pub use wire::test_support as wire_test_support;
+
+/// Everything a program of the lecture uses, for `use multiprocessing::prelude::*;`.
+///
+/// Unlike `use multiprocessing::*`, it does not bring the crate's `Result` alias into scope, so
+/// `Result<u32, String>` in your program still means the standard `Result`. Write
+/// `multiprocessing::Result<()>` where you want the crate's.
+#[cfg(target_os = "linux")]
+pub mod prelude {
+    pub use crate::{
+        Error, Event, JoinableQueue, LevelFilter, Process, Queue, Run, active_children, cpu_count,
+        current_process, get_logger, log_to_stderr,
+    };
+}
