@@ -37,7 +37,9 @@ use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::panic;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, Once, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+
+use linkme::distributed_slice;
 
 use log::{debug, info};
 
@@ -47,10 +49,16 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// What one kind of object does around a fork. All three run with the registry locked, in the
-/// forking thread; `prepare` returns whatever it holds (usually a `MutexGuard<'static, _>`), and
-/// exactly one of `parent` and `child` gets it back.
+/// What one kind of object does around a fork. All run in the forking thread; `prepare`
+/// returns whatever it holds (usually a `MutexGuard<'static, _>`), and exactly one of `parent`
+/// and `child` gets it back.
+///
+/// A kind of object declares its hooks with `#[distributed_slice(FORK_HOOKS)]` (the `linkme`
+/// crate gathers them at link time): no registration at run time, so no one-time set-up that a
+/// fork in another thread could copy half-done, and this module knows no other module.
 pub(crate) struct ForkHooks {
+    /// Locks are taken in increasing `order` (the process table 10, the queues 20).
+    pub(crate) order: u8,
     /// Before `fork`: take the object's in-process lock.
     pub(crate) prepare: fn() -> Box<dyn Any>,
     /// In the parent, after `fork`: the child's pid when the crate made the fork (`None` for a
@@ -62,32 +70,27 @@ pub(crate) struct ForkHooks {
     pub(crate) child_unlocked: fn(),
 }
 
-/// The registered hooks, in the order their locks are taken (lowest `order` first).
-static HOOKS: Mutex<Vec<(u8, &'static ForkHooks)>> = Mutex::new(Vec::new());
+/// Every kind of object's fork hooks.
+#[distributed_slice]
+pub(crate) static FORK_HOOKS: [ForkHooks];
 
-/// Held while the crate starts a thread, and by every fork: so no fork overlaps a thread's
-/// start-up (see the module docs).
+/// Held while the crate starts a thread or does a one-time set-up, and by every fork: so no
+/// fork copies either half-done (see the module docs).
 static FORK_LOCK: Mutex<()> = Mutex::new(());
 
-/// Registers `hooks` (once per kind of object; registering the same hooks twice is a no-op).
-/// `order` fixes the order in which the locks are taken across the fork, lowest first.
-pub(crate) fn register_fork_hooks(order: u8, hooks: &'static ForkHooks) {
-    install();
-    let mut registry = lock(&HOOKS);
-    if !registry.iter().any(|(_, h)| std::ptr::eq(*h, hooks)) {
-        registry.push((order, hooks));
-        registry.sort_by_key(|(order, _)| *order);
-    }
+/// Runs `set_up` with the fork lock held, so that a fork in another thread cannot copy it
+/// half-done (a `Once` copied "running" would block the child forever).
+pub(crate) fn without_forks<T>(set_up: impl FnOnce() -> T) -> T {
+    let _fork_lock = lock(&FORK_LOCK);
+    set_up()
 }
 
 /// Everything held across one fork.
 struct Prepared {
-    // Field order is drop order: the hooks' guards first, the fork lock last.
     held: Vec<(&'static ForkHooks, Box<dyn Any>)>,
-    _registry: MutexGuard<'static, Vec<(u8, &'static ForkHooks)>>,
+    _fork_lock: MutexGuard<'static, ()>,
     _stderr: std::io::StderrLock<'static>,
     _stdout: std::io::StdoutLock<'static>,
-    _fork_lock: MutexGuard<'static, ()>,
 }
 
 thread_local! {
@@ -101,23 +104,27 @@ thread_local! {
 }
 
 fn prepare_fork() {
-    let fork_lock = lock(&FORK_LOCK);
+    // The order of the locks is fixed, and it matters: a program may hold stdout while it calls
+    // the crate (a `put` that starts the service thread takes the fork lock), so stdout and
+    // stderr come first and the fork lock after them, never the other way round.
+    //
     // Buffered output would be written twice, by the parent and by the child: flush it first,
     // under the lock, so no other thread can add to it before the fork.
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.flush();
     let stderr = std::io::stderr().lock();
-    let registry = lock(&HOOKS);
-    let held = registry.iter().map(|(_, hooks)| (*hooks, (hooks.prepare)())).collect();
-    let prepared =
-        Prepared { held, _registry: registry, _stderr: stderr, _stdout: stdout, _fork_lock: fork_lock };
+    let fork_lock = lock(&FORK_LOCK);
+    let mut hooks: Vec<&'static ForkHooks> = FORK_HOOKS.iter().collect();
+    hooks.sort_by_key(|hooks| hooks.order);
+    let held = hooks.into_iter().map(|hooks| (hooks, (hooks.prepare)())).collect();
+    let prepared = Prepared { held, _fork_lock: fork_lock, _stderr: stderr, _stdout: stdout };
     PREPARED.with(|p| *p.borrow_mut() = Some(prepared));
 }
 
 fn finish_parent(child: Option<i32>) {
     let Some(prepared) = PREPARED.with(|p| p.borrow_mut().take()) else { return };
-    let Prepared { held, _registry, _stderr, _stdout, _fork_lock } = prepared;
     // Released in the reverse order of taking.
+    let Prepared { held, _fork_lock, _stderr, _stdout } = prepared;
     for (hooks, guard) in held.into_iter().rev() {
         (hooks.parent)(guard, child);
     }
@@ -128,12 +135,12 @@ fn finish_child() {
     EXITING.store(false, Ordering::SeqCst);
     GENERATION.fetch_add(1, Ordering::SeqCst);
     SERVICE_THREADS.store(0, Ordering::SeqCst);
-    let Prepared { held, _registry, _stderr, _stdout, _fork_lock } = prepared;
+    let Prepared { held, _fork_lock, _stderr, _stdout } = prepared;
     let hooks: Vec<&'static ForkHooks> = held.iter().map(|(hooks, _)| *hooks).collect();
     for (hooks, guard) in held.into_iter().rev() {
         (hooks.child)(guard);
     }
-    drop((_registry, _stderr, _stdout, _fork_lock));
+    drop((_fork_lock, _stderr, _stdout));
     if OWN_FORK.get() {
         // `Process::start` names the child first, then calls `run_after_forkers`, as CPython's
         // `_bootstrap` does: the child's first log lines carry its own name.
@@ -172,18 +179,33 @@ extern "C" fn atfork_child() {
     }
 }
 
+/// Installs the fork handlers and the exit hook, when the program is loaded: before `main`, so
+/// before any thread exists that could fork while they are being installed (a fork at that
+/// instant would copy glibc's half-registered state, and a child that then used the crate would
+/// hang). [`install`] does it later if the loader did not (it always does on Linux).
+#[used]
+#[unsafe(link_section = ".init_array")]
+static INSTALL_AT_LOAD: extern "C" fn() = install_at_load;
+
+extern "C" fn install_at_load() {
+    install();
+}
+
 /// Installs the fork handlers and the exit hook, once per program.
 pub(crate) fn install() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        // SAFETY: the three handlers are plain `extern "C" fn()`s that live as long as the
-        // program and never unwind (each catches panics); `exit_hook` likewise. Both functions
-        // only record the pointers.
-        unsafe {
-            libc::pthread_atfork(Some(atfork_prepare), Some(atfork_parent), Some(atfork_child));
-            libc::atexit(exit_hook);
-        }
-    });
+    static INSTALLED: AtomicBool = AtomicBool::new(false);
+    // Naming the load-time constructor keeps it in the program whenever the crate is used.
+    std::hint::black_box(&INSTALL_AT_LOAD);
+    if INSTALLED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    // SAFETY: the three handlers are plain `extern "C" fn()`s that live as long as the program
+    // and never unwind (each catches panics); `exit_hook` likewise. Both functions only record
+    // the pointers.
+    unsafe {
+        libc::pthread_atfork(Some(atfork_prepare), Some(atfork_parent), Some(atfork_child));
+        libc::atexit(exit_hook);
+    }
 }
 
 /// Counts the forks between the first process and this one: a value cached with it (a queue's
@@ -234,7 +256,6 @@ pub(crate) unsafe fn fork() -> std::io::Result<Forked> {
 /// Starts the process's service thread with the fork lock held until the thread runs `body`,
 /// so that no fork can copy the standard library's thread-start lock while it is taken.
 pub(crate) fn spawn_service_thread(name: &str, body: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
-    install();
     let _fork_lock = lock(&FORK_LOCK);
     let started = std::sync::Arc::new((Mutex::new(false), Condvar::new()));
     let signal = std::sync::Arc::clone(&started);
@@ -270,23 +291,17 @@ pub(crate) fn other_threads_running() -> bool {
     threads.is_none_or(|n| n > 1 + SERVICE_THREADS.load(Ordering::SeqCst))
 }
 
-/// One step of [`exit_function`].
-pub(crate) type ExitStep = fn();
-
-/// The exit steps, with their priorities (CPython's `Finalize(exitpriority=...)`).
-static EXIT_STEPS: Mutex<Vec<(i32, ExitStep)>> = Mutex::new(Vec::new());
-
-/// Registers `step` to run at exit: steps of priority >= 0 run first, highest first (CPython's
-/// "atexit finalizers with priority >= 0", then the children are handled at priority 0), then
-/// the remaining ones, highest first.
-pub(crate) fn register_exit_step(priority: i32, step: ExitStep) {
-    install();
-    let mut steps = lock(&EXIT_STEPS);
-    if !steps.iter().any(|(p, s)| *p == priority && std::ptr::fn_addr_eq(*s, step)) {
-        steps.push((priority, step));
-        steps.sort_by_key(|(priority, _)| std::cmp::Reverse(*priority));
-    }
+/// One step of [`exit_function`], declared with `#[distributed_slice(EXIT_STEPS)]`.
+pub(crate) struct ExitStep {
+    /// CPython's `Finalize(exitpriority=...)`: steps of priority >= 0 run first, highest first
+    /// (the queues' flush at 10, the children at 0), then the others, highest first.
+    pub(crate) priority: i32,
+    pub(crate) run: fn(),
 }
+
+/// Every kind of object's exit steps.
+#[distributed_slice]
+pub(crate) static EXIT_STEPS: [ExitStep];
 
 /// Set while the exit steps run; reset in a forked child, which has its own exit to run.
 static EXITING: AtomicBool = AtomicBool::new(false);
@@ -298,13 +313,14 @@ pub(crate) fn exit_function() {
     }
     info!("process shutting down");
     debug!("running all \"atexit\" finalizers with priority >= 0");
-    let steps = lock(&EXIT_STEPS).clone();
-    for (_, step) in steps.iter().filter(|(priority, _)| *priority >= 0) {
-        step();
+    let mut steps: Vec<&ExitStep> = EXIT_STEPS.iter().collect();
+    steps.sort_by_key(|step| std::cmp::Reverse(step.priority));
+    for step in steps.iter().filter(|step| step.priority >= 0) {
+        (step.run)();
     }
     debug!("running the remaining \"atexit\" finalizers");
-    for (_, step) in steps.iter().filter(|(priority, _)| *priority < 0) {
-        step();
+    for step in steps.iter().filter(|step| step.priority < 0) {
+        (step.run)();
     }
 }
 

@@ -40,16 +40,21 @@ unsafe impl ProcessShared for LineLock {}
 static LINE_LOCK: OnceLock<Option<SharedMemory<LineLock>>> = OnceLock::new();
 
 /// The shared line lock, made on first use (`None` if no shared memory could be had: lines
-/// are then written unlocked, whole up to `PIPE_BUF`).
+/// are then written unlocked, whole up to `PIPE_BUF`). Made with the fork lock held, so that a
+/// fork in another thread cannot copy the `OnceLock` half-made.
 fn line_lock() -> Option<&'static SharedMemory<LineLock>> {
-    LINE_LOCK
-        .get_or_init(|| {
+    if let Some(made) = LINE_LOCK.get() {
+        return made.as_ref();
+    }
+    crate::lifecycle::without_forks(|| {
+        LINE_LOCK.get_or_init(|| {
             let shm = SharedMemory::<LineLock>::new().ok()?;
             // SAFETY: the mapping was just made; no other thread or process can see it yet.
             unsafe { shm.mutex.init() }.ok()?;
             Some(shm)
         })
-        .as_ref()
+    })
+    .as_ref()
 }
 
 /// The `multiprocessing` logger. Get it with [`get_logger`] or [`log_to_stderr`].

@@ -57,7 +57,9 @@ use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 use nix::unistd::{Pid, getpid};
 
 use crate::error::{Error, Result};
-use crate::lifecycle::{self, ForkHooks, Forked, lock};
+use linkme::distributed_slice;
+
+use crate::lifecycle::{self, ExitStep, ForkHooks, Forked, lock};
 
 /// The body of a process defined as a type: Python's `class Worker(multiprocessing.Process)`
 /// with its `run` method.
@@ -177,7 +179,7 @@ impl Process {
     }
 
     fn with_prefix(prefix: &str, target: Target) -> Process {
-        register_lifecycle();
+        lifecycle::install();
         let mut state = lock(&STATE);
         state.counter += 1;
         let mut identity = state.identity.clone();
@@ -448,7 +450,9 @@ static STATE: Mutex<ProcessState> = Mutex::new(ProcessState {
 
 /// The fork hooks of the process table (see `lifecycle.rs`): a child forgets its parent's
 /// children (their records belong to the parent) and starts its own counter.
+#[distributed_slice(lifecycle::FORK_HOOKS)]
 static FORK_HOOKS: ForkHooks = ForkHooks {
+    order: 10,
     prepare: || Box::new(lock(&STATE)),
     parent: |guard, _child| drop(guard),
     child: |guard| {
@@ -459,14 +463,9 @@ static FORK_HOOKS: ForkHooks = ForkHooks {
     child_unlocked: || {},
 };
 
-/// Registers the process table's fork hooks and exit step, once.
-fn register_lifecycle() {
-    static REGISTER: Once = Once::new();
-    REGISTER.call_once(|| {
-        lifecycle::register_fork_hooks(10, &FORK_HOOKS);
-        lifecycle::register_exit_step(0, exit_children);
-    });
-}
+/// At exit, after the queues were told to flush: the children (CPython's `_exit_function`).
+#[distributed_slice(lifecycle::EXIT_STEPS)]
+static EXIT_CHILDREN: ExitStep = ExitStep { priority: 0, run: exit_children };
 
 fn forget_child(child: &Arc<Child>) {
     lock(&STATE).children.retain(|c| !Arc::ptr_eq(c, child));
@@ -491,20 +490,24 @@ thread_local! {
 
 fn install_panic_hook() {
     static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        let previous = panic::take_hook();
-        panic::set_hook(Box::new(move |info| {
-            if !RUNNING_TARGET.get() {
-                return previous(info);
-            }
-            let report = format!("Process {}:\n{info}\n", current_process().name);
-            if cfg!(panic = "unwind") {
-                PANIC_REPORT.set(Some(report));
-            } else {
-                // With panic=abort there is no "after": print now.
-                let _ = std::io::stderr().write_all(report.as_bytes());
-            }
-        }));
+    // Under the fork lock: `set_hook` takes the standard library's hook lock, which a fork in
+    // another thread must not copy held.
+    lifecycle::without_forks(|| {
+        INSTALL.call_once(|| {
+            let previous = panic::take_hook();
+            panic::set_hook(Box::new(move |info| {
+                if !RUNNING_TARGET.get() {
+                    return previous(info);
+                }
+                let report = format!("Process {}:\n{info}\n", current_process().name);
+                if cfg!(panic = "unwind") {
+                    PANIC_REPORT.set(Some(report));
+                } else {
+                    // With panic=abort there is no "after": print now.
+                    let _ = std::io::stderr().write_all(report.as_bytes());
+                }
+            }));
+        })
     });
 }
 

@@ -126,6 +126,8 @@ pub(crate) struct RobustGuard<'a> {
     mutex: &'a RobustMutex,
     /// The previous holder died while holding the lock (it was killed, or it exited).
     pub(crate) owner_died: bool,
+    /// A pthread mutex must be unlocked by the thread that locked it: the guard stays on it.
+    _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl RobustMutex {
@@ -204,14 +206,22 @@ impl RobustMutex {
 
     fn outcome(&self, rc: libc::c_int) -> io::Result<Locked<'_>> {
         match rc {
-            0 => Ok(Locked::Acquired(RobustGuard { mutex: self, owner_died: false })),
+            0 => Ok(Locked::Acquired(RobustGuard {
+                mutex: self,
+                owner_died: false,
+                _not_send: std::marker::PhantomData,
+            })),
             libc::ETIMEDOUT => Ok(Locked::TimedOut),
             libc::EOWNERDEAD => {
                 // We hold the lock now; mark it usable again. The caller decides whether the
                 // data it protects survived (see `owner_died`).
                 // SAFETY: we hold the mutex (EOWNERDEAD means it was handed to us).
                 check(unsafe { libc::pthread_mutex_consistent(self.raw.get()) })?;
-                Ok(Locked::Acquired(RobustGuard { mutex: self, owner_died: true }))
+                Ok(Locked::Acquired(RobustGuard {
+                    mutex: self,
+                    owner_died: true,
+                    _not_send: std::marker::PhantomData,
+                }))
             }
             err => Err(io::Error::from_raw_os_error(err)),
         }

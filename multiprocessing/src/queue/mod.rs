@@ -469,9 +469,9 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
     }
 
     /// Counts a task held by this process when a get took a message (even one that did not
-    /// decode: it was taken, and `task_done` is still owed for it).
+    /// decode, or had a bad header: it was taken, and `task_done` is still owed for it).
     fn took(&self, got: Result<T>) -> Result<T> {
-        if matches!(got, Ok(_) | Err(Error::Decode(_))) {
+        if matches!(got, Ok(_) | Err(Error::Decode(_)) | Err(Error::CorruptFrame(_))) {
             if let Some(slot) = self.queue.handle.slot() {
                 self.queue.channel().peers.add_held(slot, 1);
             }

@@ -72,8 +72,12 @@ impl Peers {
         }
         for attempt in 0..2 {
             for (index, slot) in self.slots.iter().enumerate() {
+                if slot.pid.load(Ordering::SeqCst) != 0 {
+                    continue;
+                }
+                // Raised first, so that a slot is never taken where sweepers do not look.
+                self.high_water.fetch_max(index as u32 + 1, Ordering::SeqCst);
                 if slot.pid.compare_exchange(0, pid, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
-                    self.high_water.fetch_max(index as u32 + 1, Ordering::SeqCst);
                     return Some(index);
                 }
             }

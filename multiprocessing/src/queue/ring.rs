@@ -295,10 +295,12 @@ impl<R: Deref<Target = Ring>> RingWriter<R> {
     fn new(ring: R, owner_died: bool) -> RingWriter<R> {
         let head = ring.head.load(Ordering::Acquire);
         let mut writer = RingWriter { ring, head, unpublished: false, _not_send: PhantomData };
-        if owner_died && writer.ring.writer_mid_message.swap(0, Ordering::SeqCst) != 0 {
+        if owner_died && writer.ring.writer_mid_message.load(Ordering::SeqCst) != 0 {
             // The previous holder died between the chunks of a message: close it with ABORT so
-            // readers drop what they have of it.
+            // readers drop what they have of it. The debt is written down before the flag is
+            // lowered, so that dying in between leaves one or the other for the next holder.
             writer.ring.abort_owed.store(1, Ordering::SeqCst);
+            writer.ring.writer_mid_message.store(0, Ordering::SeqCst);
             writer.ring.aborted.fetch_add(1, Ordering::SeqCst);
         }
         writer.pay_abort_owed();
@@ -318,9 +320,19 @@ impl<R: Deref<Target = Ring>> RingWriter<R> {
     }
 
     /// Whether a record of `len` payload bytes fits now; the padding it needs first.
+    /// Looks at the readers' `tail` only when the last value seen of it leaves too little room.
     fn fits(&self, len: usize) -> Option<usize> {
+        let seen = self.ring.tail_seen.load(Ordering::Acquire);
+        self.fits_before(len, seen).or_else(|| {
+            let tail = self.ring.tail.load(Ordering::Acquire);
+            self.ring.tail_seen.store(tail, Ordering::Release);
+            self.fits_before(len, tail)
+        })
+    }
+
+    fn fits_before(&self, len: usize, tail: u64) -> Option<usize> {
         let size = padded(len);
-        let tail = pos(self.ring.tail.load(Ordering::Acquire));
+        let tail = pos(tail);
         let used = pos(self.head).wrapping_sub(tail) as usize;
         let free = RING_BYTES.saturating_sub(used);
         let at = pos(self.head) as usize % RING_BYTES;
@@ -422,8 +434,9 @@ impl<R: Deref<Target = Ring>> RingWriter<R> {
     /// Gives up a message that `write_message` had started (this process is exiting and nobody
     /// can make room): readers drop what they have of it.
     pub(crate) fn abort_message(&mut self) {
-        if self.ring.writer_mid_message.swap(0, Ordering::SeqCst) != 0 {
+        if self.ring.writer_mid_message.load(Ordering::SeqCst) != 0 {
             self.ring.abort_owed.store(1, Ordering::SeqCst);
+            self.ring.writer_mid_message.store(0, Ordering::SeqCst);
             self.ring.aborted.fetch_add(1, Ordering::SeqCst);
             self.pay_abort_owed();
         }
@@ -545,16 +558,16 @@ impl<'a> RingReader<'a> {
         self.advance(padded(payload_len), true);
     }
 
-    /// Whether the writer of a message in progress died: its write lock is free (a live writer
-    /// keeps it between chunks) with the mid-message flag still raised. Writes the ABORT for it.
-    fn writer_died_mid_message(&self) -> bool {
-        if self.ring.writer_mid_message.load(Ordering::SeqCst) == 0
-            && self.ring.abort_owed.load(Ordering::SeqCst) == 0
-        {
-            return false;
-        }
-        // Taking the lock runs the recovery of `RingWriter::new` if its holder died.
-        matches!(Ring::try_writer(self.ring), Ok(Some(_)))
+    /// For a reader in the middle of a chunked message that has nothing more to read: `None`
+    /// while some writer holds the write lock (the writer of the message keeps it between
+    /// chunks). Else the writer is gone: taking the lock runs the recovery of `RingWriter::new`
+    /// (an ABORT if the dead writer's flag says so), and the answer is whether a record now
+    /// follows.
+    fn writer_gone(&self) -> Option<bool> {
+        let writer = Ring::try_writer(self.ring).ok().flatten()?;
+        let follows = self.ring.has_records();
+        drop(writer);
+        Some(follows)
     }
 
     /// Waits until more records are published, at most `timeout`: first spinning for a few
@@ -628,12 +641,15 @@ impl Chunks<'_, '_> {
                     // Leave that message for the next read.
                     return Err(Stopped::Aborted);
                 }
-                None => {
-                    // Its ABORT, if the writer died, is there to read at once; else wait a tick.
-                    if !(self.reader.writer_died_mid_message() && self.reader.ring.has_records()) {
-                        self.reader.wait(LIVENESS_TICK);
-                    }
-                }
+                None => match self.reader.writer_gone() {
+                    // The ABORT that the recovery wrote, or a new writer's message: read on.
+                    Some(true) => {}
+                    // The write lock is free and nothing follows: a live writer keeps the lock
+                    // between chunks, so this message can never be finished.
+                    Some(false) => return Err(Stopped::Aborted),
+                    // Its writer holds the lock: the next chunk is on its way.
+                    None => self.reader.wait(LIVENESS_TICK),
+                },
             }
         }
     }

@@ -33,7 +33,9 @@
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use linkme::distributed_slice;
 use std::time::{Duration, Instant};
 
 use log::{debug, info};
@@ -42,7 +44,7 @@ use nix::unistd::getpid;
 use super::channel::{Channel, RingOf};
 use super::ring::{LIVENESS_TICK, MAX_CHUNK, Progress, Ring, RingWriter};
 use crate::error::{Error, Result};
-use crate::lifecycle::{self, ForkHooks, lock};
+use crate::lifecycle::{self, ExitStep, ForkHooks, lock};
 use crate::shm::futex_wake_all;
 use crate::wire;
 
@@ -131,7 +133,9 @@ impl Service {
     }
 }
 
+#[distributed_slice(lifecycle::FORK_HOOKS)]
 static FORK_HOOKS: ForkHooks = ForkHooks {
+    order: 20,
     prepare: || Box::new(service()),
     parent: |guard, child| {
         let service = guard.downcast::<MutexGuard<'static, Service>>().expect("the service's guard");
@@ -171,19 +175,17 @@ static FORK_HOOKS: ForkHooks = ForkHooks {
 /// Queues reset by the last fork, to log once the child may log (logging takes locks).
 static QUEUES_RESET: AtomicUsize = AtomicUsize::new(0);
 
-/// Registers the fork hooks and exit steps, once per program.
-fn register_lifecycle() {
-    static REGISTER: Once = Once::new();
-    REGISTER.call_once(|| {
-        lifecycle::register_fork_hooks(20, &FORK_HOOKS);
-        lifecycle::register_exit_step(10, finalize_close_all);
-        lifecycle::register_exit_step(-5, finalize_join_all);
-    });
-}
+/// At exit: first tell (CPython's `_finalize_close`, priority 10), last wait for the items to
+/// reach the rings (`_finalize_join`, priority -5).
+#[distributed_slice(lifecycle::EXIT_STEPS)]
+static EXIT_CLOSE: ExitStep = ExitStep { priority: 10, run: finalize_close_all };
+
+#[distributed_slice(lifecycle::EXIT_STEPS)]
+static EXIT_JOIN: ExitStep = ExitStep { priority: -5, run: finalize_join_all };
 
 /// Makes `channel` known to this process; returns its id.
 pub(crate) fn open(channel: Channel) -> Arc<Channel> {
-    register_lifecycle();
+    lifecycle::install();
     let channel = Arc::new(channel);
     let slot = channel.peers.attach(getpid().as_raw(), false);
     service().outboxes.push(Outbox {
@@ -216,7 +218,7 @@ fn forget_unused(service: &mut Service) {
     let me = getpid().as_raw();
     service.outboxes.retain(|outbox| {
         let keep = outbox.handles > 0 || !outbox.idle();
-        if !keep && let Some(slot) = outbox.slot {
+        if let (false, Some(slot)) = (keep, outbox.slot) {
             outbox.channel.peers.release(slot, me);
         }
         keep

@@ -5,6 +5,7 @@
 //! the exit hook) would leak from one test into the next. So each test binary declares
 //! `harness = false`, and this module re-executes the binary once per test
 //! (`<binary> --run-one NAME`), with a time limit so that a hang fails instead of stalling CI.
+//! It shows the output of a failed test, and of every test the lines that start with `FIGURES `.
 //! *Scenarios* are small programs a test runs as a whole process (`--scenario NAME`) to look at
 //! what a real `main` prints and does at exit.
 #![allow(dead_code)]
@@ -16,11 +17,16 @@ use std::time::{Duration, Instant};
 /// A test: it passes when it returns, fails when it panics.
 pub type Test = (&'static str, fn());
 
-/// How long one test may take before it is killed and failed.
-const TEST_TIME_LIMIT: Duration = Duration::from_secs(120);
+/// How long one test may take before it is killed and failed (unless `main_with_limit` says).
+pub const TEST_TIME_LIMIT: Duration = Duration::from_secs(120);
 
 /// Runs the tests (or, when re-executed, one test or one scenario).
 pub fn main(tests: &[Test], scenarios: &[Test]) {
+    main_with_limit(tests, scenarios, |_| TEST_TIME_LIMIT);
+}
+
+/// [`main`], with the time limit of each test given by `limit(name)`.
+pub fn main_with_limit(tests: &[Test], scenarios: &[Test], limit: impl Fn(&str) -> Duration) {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(name) = value_of(&args, "--run-one") {
         let test = tests.iter().find(|(n, _)| *n == name).expect("no such test");
@@ -39,16 +45,24 @@ pub fn main(tests: &[Test], scenarios: &[Test]) {
     let started = Instant::now();
     let mut failed = Vec::new();
     for (name, _) in &selected {
-        let (status, output) = run_self(&["--run-one", name], TEST_TIME_LIMIT);
-        if status.is_some_and(|s| s.success()) {
-            println!("test {name} ... ok");
-        } else {
-            println!("test {name} ... FAILED");
-            failed.push((name, status, output));
+        let limit = limit(name);
+        let (status, output) = run_self(&["--run-one", name], limit);
+        let ok = status.is_some_and(|s| s.success());
+        println!("test {name} ... {}", if ok { "ok" } else { "FAILED" });
+        // Lines of figures (tests/faults.rs prints them) are worth seeing when a test passes too.
+        for line in output.lines().filter(|l| l.starts_with("FIGURES ")) {
+            println!("    {line}");
+        }
+        if !ok {
+            failed.push((name, status, output, limit));
         }
     }
-    for (name, status, output) in &failed {
-        println!("\n---- {name} ({}) ----\n{output}", describe(*status));
+    for (name, status, output, limit) in &failed {
+        let why = match status {
+            Some(s) => s.to_string(),
+            None => format!("killed after the {}s time limit", limit.as_secs()),
+        };
+        println!("\n---- {name} ({why}) ----\n{output}");
     }
     let passed = selected.len() - failed.len();
     println!(
@@ -65,13 +79,6 @@ pub fn main(tests: &[Test], scenarios: &[Test]) {
 
 fn value_of<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
     args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).map(String::as_str)
-}
-
-fn describe(status: Option<ExitStatus>) -> String {
-    match status {
-        Some(s) => s.to_string(),
-        None => format!("killed after the {}s time limit", TEST_TIME_LIMIT.as_secs()),
-    }
 }
 
 /// Runs this test binary with `args`, stdout and stderr in one pipe as a terminal shows them.
