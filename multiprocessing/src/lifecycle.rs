@@ -18,8 +18,8 @@
 //!
 //! The hooks are installed with `pthread_atfork(3)`, so they run for *every* fork of the program:
 //! `Process::start`, but also `nix::unistd::fork` or `libc::fork` called by the user. The crate's
-//! own fork ([`fork`]) additionally tells the parent-side hooks the child's pid before any lock is
-//! released, so that the child is known to every queue before any other thread can look.
+//! own fork ([`fork`]) additionally tells the parent-side hooks the child's pid (or that the fork
+//! failed) before any lock is released.
 //!
 //! # Threads that start or end while another thread forks
 //!
@@ -61,13 +61,24 @@ pub(crate) struct ForkHooks {
     pub(crate) order: u8,
     /// Before `fork`: take the object's in-process lock.
     pub(crate) prepare: fn() -> Box<dyn Any>,
-    /// In the parent, after `fork`: the child's pid when the crate made the fork (`None` for a
-    /// fork made by someone else, or a failed one). Releases what `prepare` took.
-    pub(crate) parent: fn(Box<dyn Any>, Option<i32>),
+    /// In the parent, after `fork`: how it went. Releases what `prepare` took.
+    pub(crate) parent: fn(Box<dyn Any>, Fork),
     /// In the child: reset the per-process state, then release what `prepare` took.
     pub(crate) child: fn(Box<dyn Any>),
     /// In the child, once every lock is released: what may take locks again (logging does).
     pub(crate) child_unlocked: fn(),
+}
+
+/// How a fork went, as the parent-side hooks learn it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Fork {
+    /// The crate made it; the child's pid.
+    Made(i32),
+    /// The crate made it, and `fork` failed: there is no child.
+    Failed,
+    /// Someone else made it (`libc::fork`...): the pid is not known here (nor, if it failed,
+    /// that it failed: glibc runs the same handler).
+    Foreign,
 }
 
 /// Every kind of object's fork hooks.
@@ -121,7 +132,7 @@ fn prepare_fork() {
     PREPARED.with(|p| *p.borrow_mut() = Some(prepared));
 }
 
-fn finish_parent(child: Option<i32>) {
+fn finish_parent(child: Fork) {
     let Some(prepared) = PREPARED.with(|p| p.borrow_mut().take()) else { return };
     // Released in the reverse order of taking.
     let Prepared { held, _fork_lock, _stderr, _stdout } = prepared;
@@ -168,7 +179,7 @@ extern "C" fn atfork_prepare() {
 }
 
 extern "C" fn atfork_parent() {
-    if !OWN_FORK.get() && panic::catch_unwind(|| finish_parent(None)).is_err() {
+    if !OWN_FORK.get() && panic::catch_unwind(|| finish_parent(Fork::Foreign)).is_err() {
         std::process::abort();
     }
 }
@@ -242,12 +253,12 @@ pub(crate) unsafe fn fork() -> std::io::Result<Forked> {
     match pid {
         -1 => {
             let error = std::io::Error::last_os_error();
-            finish_parent(None);
+            finish_parent(Fork::Failed);
             Err(error)
         }
         0 => Ok(Forked::Child),
         pid => {
-            finish_parent(Some(pid));
+            finish_parent(Fork::Made(pid));
             Ok(Forked::Parent(pid))
         }
     }

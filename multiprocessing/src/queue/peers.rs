@@ -14,8 +14,8 @@
 //!   never loses capacity to a process killed between `put` and publishing.
 //! - *Who died holding tasks?* A dead slot with `held > 0`: `JoinableQueue::join` names it.
 //!
-//! A process is attached by its parent at `fork` (before any lock is released, so the child is
-//! never missing from the table) and detached when it exits or drops its last handle. A killed
+//! A child's slot is kept for it by its parent just before `fork` (so the child is in the table
+//! from its first instant, in one slot only), and freed when it exits or drops its last handle. A killed
 //! process cannot detach itself: whoever next finds its pid dead frees the slot ("sweeps" it).
 //! Each slot is written only by its own process, except by the one sweeper that frees it.
 
@@ -25,8 +25,13 @@ use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 /// untracked the queue never concludes that every peer is gone (it waits, as CPython does).
 pub(crate) const MAX_PEERS: usize = 1024;
 
-/// A slot being freed by a sweeper: neither free nor anyone's.
-const FREEING: i32 = -1;
+/// A slot's `pid` is the process that holds the queue there (> 0), or 0 for a free slot, or
+/// `-P` while process P does something to the slot that takes more than one store: frees it (P
+/// sweeps it, or leaves), or keeps it for the child it is forking. If P dies meanwhile, whoever
+/// finds `-P` with P dead frees the slot.
+fn busy_by(pid: i32) -> i32 {
+    -pid
+}
 
 #[repr(C)]
 struct Peer {
@@ -65,11 +70,12 @@ pub(crate) struct Sweep {
 
 impl Peers {
     /// Gives `pid` a slot; `None` when the table is full even after sweeping the dead.
-    /// `child` marks the queue as shared between processes.
-    pub(crate) fn attach(&self, pid: i32, child: bool) -> Option<usize> {
-        if child {
-            self.shared.store(1, Ordering::SeqCst);
-        }
+    pub(crate) fn attach(&self, pid: i32) -> Option<usize> {
+        self.claim(pid, pid)
+    }
+
+    /// Puts `value` in a free slot (`me` sweeps the dead if there is none).
+    fn claim(&self, value: i32, me: i32) -> Option<usize> {
         for attempt in 0..2 {
             for (index, slot) in self.slots.iter().enumerate() {
                 if slot.pid.load(Ordering::SeqCst) != 0 {
@@ -77,21 +83,55 @@ impl Peers {
                 }
                 // Raised first, so that a slot is never taken where sweepers do not look.
                 self.high_water.fetch_max(index as u32 + 1, Ordering::SeqCst);
-                if slot.pid.compare_exchange(0, pid, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+                if slot.pid.compare_exchange(0, value, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
                     return Some(index);
                 }
             }
             if attempt == 0 {
-                self.sweep(pid);
+                self.sweep(me);
             }
         }
         self.untracked.fetch_add(1, Ordering::SeqCst);
         None
     }
 
-    /// The slot of `pid`, if it has one.
-    pub(crate) fn slot_of(&self, pid: i32) -> Option<usize> {
-        self.used().iter().position(|slot| slot.pid.load(Ordering::SeqCst) == pid)
+    /// Before a fork: keeps a slot for the child, marked as busy by `parent`. Parent and child
+    /// both know its index (the child inherits it), and each gives the slot the child's pid as
+    /// soon as it can: [`give_to_child`](Peers::give_to_child), [`take_kept`](Peers::take_kept).
+    /// So the child is in the table from its first instant, and in one slot only.
+    pub(crate) fn keep_for_child(&self, parent: i32) -> Option<usize> {
+        self.shared.store(1, Ordering::SeqCst);
+        self.claim(busy_by(parent), parent)
+    }
+
+    /// In the parent, after the fork: the kept slot is `child`'s. A slot that still names `child`
+    /// is a dead process's whose pid the system reused: it is freed first.
+    pub(crate) fn give_to_child(&self, index: usize, parent: i32, child: i32) {
+        for (stale, slot) in self.used().iter().enumerate() {
+            if stale != index && slot.pid.load(Ordering::SeqCst) == child {
+                self.release(stale, child, parent);
+            }
+        }
+        let _ = self.slots[index].pid.compare_exchange(
+            busy_by(parent),
+            child,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
+    }
+
+    /// In the child: takes the slot its parent kept for it; false if it is no longer kept (the
+    /// parent died and a sweeper freed it), and the child must attach anew.
+    pub(crate) fn take_kept(&self, index: usize, parent: i32, me: i32) -> bool {
+        let slot = &self.slots[index].pid;
+        slot.compare_exchange(busy_by(parent), me, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+            || slot.load(Ordering::SeqCst) == me
+    }
+
+    /// The fork failed: frees the slot kept for the child.
+    pub(crate) fn unkeep(&self, index: usize, parent: i32) {
+        let _ =
+            self.slots[index].pid.compare_exchange(busy_by(parent), 0, Ordering::SeqCst, Ordering::SeqCst);
     }
 
     fn used(&self) -> &[Peer] {
@@ -99,14 +139,14 @@ impl Peers {
         &self.slots[..high]
     }
 
-    /// Frees the slot `index` of `pid` (its own, at exit; or a dead one, by a sweeper). The tasks
-    /// it still held are written off from `unfinished`, and so are its pending items, which will
-    /// never arrive (for a plain `Queue`, `unfinished` stays 0).
-    pub(crate) fn release(&self, index: usize, pid: i32) {
+    /// Frees the slot `index` of `pid`: its own, at exit (`by == pid`), or a dead process's, by
+    /// the sweeper `by`. The tasks it still held are written off from `unfinished`, and so are its
+    /// pending items, which will never arrive (for a plain `Queue`, `unfinished` stays 0).
+    pub(crate) fn release(&self, index: usize, pid: i32, by: i32) {
         let slot = &self.slots[index];
         // Read the counts before claiming the slot: once it is claimed nobody else writes them.
         let (held, pending) = (slot.held.load(Ordering::SeqCst), slot.pending.load(Ordering::SeqCst));
-        if slot.pid.compare_exchange(pid, FREEING, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+        if slot.pid.compare_exchange(pid, busy_by(by), Ordering::SeqCst, Ordering::SeqCst).is_err() {
             return; // Another sweeper freed it first.
         }
         let lost = held.saturating_add(pending);
@@ -120,9 +160,15 @@ impl Peers {
             self.lost_tasks.fetch_add(held, Ordering::SeqCst);
             self.lost_tasks_pid.store(pid, Ordering::SeqCst);
         }
+        self.clear(index, busy_by(by));
+    }
+
+    /// Zeroes a slot that is busy as `value`, and frees it.
+    fn clear(&self, index: usize, value: i32) {
+        let slot = &self.slots[index];
         slot.pending.store(0, Ordering::SeqCst);
         slot.held.store(0, Ordering::SeqCst);
-        slot.pid.store(0, Ordering::SeqCst);
+        let _ = slot.pid.compare_exchange(value, 0, Ordering::SeqCst, Ordering::SeqCst);
     }
 
     /// Frees the slots of dead processes, and tells whether a process other than `me` may still
@@ -130,14 +176,23 @@ impl Peers {
     pub(crate) fn sweep(&self, me: i32) -> Sweep {
         let mut sweep = Sweep::default();
         for (index, slot) in self.used().iter().enumerate() {
-            let pid = slot.pid.load(Ordering::SeqCst);
-            if pid == me || pid == 0 {
+            let value = slot.pid.load(Ordering::SeqCst);
+            if value == me || value == 0 {
                 continue;
             }
-            if pid == FREEING || process_is_running(pid) {
+            if value == busy_by(me) {
+                // Kept by this process for a child it is forking (in another thread).
                 sweep.others_alive = true;
+                continue;
+            }
+            let owner = value.unsigned_abs() as i32;
+            if process_is_running(owner) {
+                sweep.others_alive = true;
+            } else if value > 0 {
+                self.release(index, value, me);
             } else {
-                self.release(index, pid);
+                // Its owner died in the middle of freeing it, or of forking: finish for it.
+                self.clear(index, value);
             }
         }
         sweep

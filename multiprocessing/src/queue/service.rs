@@ -44,7 +44,7 @@ use nix::unistd::getpid;
 use super::channel::{Channel, RingOf};
 use super::ring::{LIVENESS_TICK, MAX_CHUNK, Progress, Ring, RingWriter};
 use crate::error::{Error, Result};
-use crate::lifecycle::{self, ExitStep, ForkHooks, lock};
+use crate::lifecycle::{self, ExitStep, Fork, ForkHooks, lock};
 use crate::shm::futex_wake_all;
 use crate::wire;
 
@@ -133,35 +133,56 @@ impl Service {
     }
 }
 
+/// What the service holds across a fork: its lock, the forking process, and for each queue the
+/// slot kept for the child in its table of processes.
+struct AcrossFork {
+    service: MutexGuard<'static, Service>,
+    parent: i32,
+    kept: Vec<Option<usize>>,
+}
+
 #[distributed_slice(lifecycle::FORK_HOOKS)]
 static FORK_HOOKS: ForkHooks = ForkHooks {
     order: 20,
-    prepare: || Box::new(service()),
-    parent: |guard, child| {
-        let service = guard.downcast::<MutexGuard<'static, Service>>().expect("the service's guard");
-        // The child is in every queue's table before any other thread can look.
-        if let Some(child) = child {
-            for outbox in &service.outboxes {
-                outbox.channel.peers.attach(child, true);
+    prepare: || {
+        let service = service();
+        let parent = getpid().as_raw();
+        // The child is in every queue's table from its first instant (see `Peers::keep_for_child`).
+        let kept = service.outboxes.iter().map(|o| o.channel.peers.keep_for_child(parent)).collect();
+        Box::new(AcrossFork { service, parent, kept })
+    },
+    parent: |held, child| {
+        let held = held.downcast::<AcrossFork>().expect("the service's fork state");
+        for (outbox, kept) in held.service.outboxes.iter().zip(&held.kept) {
+            let Some(index) = *kept else { continue };
+            match child {
+                Fork::Made(child) => outbox.channel.peers.give_to_child(index, held.parent, child),
+                Fork::Failed => outbox.channel.peers.unkeep(index, held.parent),
+                // A fork made by someone else: the child takes its slot itself.
+                Fork::Foreign => {}
             }
         }
     },
-    child: |guard| {
-        let mut service = guard.downcast::<MutexGuard<'static, Service>>().expect("the service's guard");
+    child: |held| {
+        let mut held = held.downcast::<AcrossFork>().expect("the service's fork state");
         let me = getpid().as_raw();
+        let AcrossFork { service, parent, kept } = &mut *held;
         service.thread_running = false;
         service.thread_starting = false;
         service.thread_asleep = false;
         service.sleeping_on_room = None;
-        for outbox in &mut service.outboxes {
+        for (outbox, kept) in service.outboxes.iter_mut().zip(kept.iter()) {
             // The parent's items are the parent's to send.
             outbox.waiting.clear();
             outbox.sent = 0;
             outbox.in_flight = false;
             outbox.closed = false;
             outbox.join_cancelled = false;
-            // A fork made by the crate registered us in the parent; another fork did not.
-            outbox.slot = outbox.channel.peers.slot_of(me).or_else(|| outbox.channel.peers.attach(me, true));
+            let peers = &outbox.channel.peers;
+            outbox.slot = match *kept {
+                Some(index) if peers.take_kept(index, *parent, me) => Some(index),
+                _ => peers.attach(me),
+            };
         }
         QUEUES_RESET.store(service.outboxes.len(), Ordering::SeqCst);
     },
@@ -187,7 +208,7 @@ static EXIT_JOIN: ExitStep = ExitStep { priority: -5, run: finalize_join_all };
 pub(crate) fn open(channel: Channel) -> Arc<Channel> {
     lifecycle::install();
     let channel = Arc::new(channel);
-    let slot = channel.peers.attach(getpid().as_raw(), false);
+    let slot = channel.peers.attach(getpid().as_raw());
     service().outboxes.push(Outbox {
         channel: Arc::clone(&channel),
         waiting: VecDeque::new(),
@@ -219,7 +240,7 @@ fn forget_unused(service: &mut Service) {
     service.outboxes.retain(|outbox| {
         let keep = outbox.handles > 0 || !outbox.idle();
         if let (false, Some(slot)) = (keep, outbox.slot) {
-            outbox.channel.peers.release(slot, me);
+            outbox.channel.peers.release(slot, me, me);
         }
         keep
     });
@@ -550,7 +571,7 @@ fn finalize_join_all() {
     let mut service = service();
     for outbox in &mut service.outboxes {
         if let Some(slot) = outbox.slot.take() {
-            outbox.channel.peers.release(slot, me);
+            outbox.channel.peers.release(slot, me, me);
         }
     }
 }
