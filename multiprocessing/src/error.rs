@@ -27,16 +27,9 @@ pub enum Error {
         /// The largest size the queue accepts.
         limit: usize,
     },
-    /// The bytes in the pipe are not a valid frame: the stream was corrupted, or a process died
-    /// in the middle of writing or reading one. The queue cannot be trusted after this.
+    /// A message's bytes are not a valid frame (a peer wrote garbage into the queue), or the
+    /// queue's shared memory is damaged. The message is taken; the next one still arrives.
     CorruptFrame(String),
-    /// The pipe ended in the middle of a message: its writer died while sending it.
-    TruncatedFrame {
-        /// How many bytes the frame said it held.
-        expected: usize,
-        /// How many arrived before the end of the pipe.
-        received: usize,
-    },
     /// Every process that could put into this queue is gone and it is empty: a `get` would
     /// wait forever.
     Disconnected,
@@ -48,11 +41,11 @@ pub enum Error {
     Closed,
     /// Equivalent to Python's `ValueError: task_done() called too many times`.
     TaskDoneTooManyTimes,
-    /// `JoinableQueue::join`: a process took tasks from the queue and died before it marked
-    /// them done. They are written off (counted as done), so a later `join` waits only for the
-    /// others; CPython's `join` would wait forever.
+    /// `JoinableQueue::join`: a process took tasks from the queue and ended (was killed, or
+    /// exited) before it marked them done. They are written off (counted as done), so a later
+    /// `join` waits only for the others; CPython's `join` would wait forever.
     TasksLost {
-        /// The process that died.
+        /// The process that ended.
         pid: u32,
         /// How many tasks it held.
         tasks: u32,
@@ -74,10 +67,7 @@ impl fmt::Display for Error {
             Error::MessageTooLarge { size, limit } => {
                 write!(f, "message of {size} bytes is over the limit of {limit} bytes")
             }
-            Error::CorruptFrame(why) => write!(f, "corrupt frame in queue: {why}"),
-            Error::TruncatedFrame { expected, received } => {
-                write!(f, "truncated frame: the writer went away after {received} of {expected} bytes")
-            }
+            Error::CorruptFrame(why) => write!(f, "corrupt message in queue: {why}"),
             Error::Disconnected => {
                 write!(f, "queue is empty and every process that could put into it is gone")
             }
@@ -87,7 +77,7 @@ impl fmt::Display for Error {
             Error::TaskDoneTooManyTimes => write!(f, "task_done() called too many times"),
             Error::TasksLost { pid, tasks } => {
                 let s = if *tasks == 1 { "" } else { "s" };
-                write!(f, "process {pid} died holding {tasks} unfinished task{s}; they are written off")
+                write!(f, "process {pid} ended holding {tasks} unfinished task{s}; they are written off")
             }
             Error::InvalidState(why) => f.write_str(why),
         }

@@ -257,7 +257,7 @@ fn slice_with_limit<T: DeserializeOwned, const LIMIT: usize>(
 }
 
 /// Decodes a frame body of `len` bytes as it is read from `reader` (the queue's path for large
-/// messages: the bytes go from the pipe straight into the value). The caller checks that all
+/// messages: the bytes go from the queue's ring straight into the value). The caller checks that all
 /// `len` bytes were used (see [`left_over`]) and consumes the rest if not.
 pub(crate) fn decode_stream<T: DeserializeOwned, R: Read>(reader: &mut R, len: usize) -> Result<T> {
     with_limit_for!(len, stream_with_limit, reader).map_err(|e| Error::Decode(e.to_string()))

@@ -60,7 +60,7 @@ use ring::{Chunks, LIVENESS_TICK, Next, Stopped};
 /// A FIFO queue of `T` values shared by any number of processes.
 ///
 /// Equivalent to Python's `multiprocessing.Queue`. Create it before starting the processes that
-/// use it, and give each a clone: after `fork`, every clone refers to the same pipe.
+/// use it, and give each a clone: after `fork`, every clone refers to the same shared memory.
 ///
 /// ```rust,no_run
 /// use multiprocessing::{Process, Queue};
@@ -233,7 +233,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// [`Error::Decode`] or [`Error::CorruptFrame`] for a message that is not of this queue's
     /// type (it is taken: the next get returns the next one); [`Error::Closed`] after `close()`.
     pub fn get(&self) -> Result<T> {
-        self.get_until(None)
+        self.get_until(None, false)
     }
 
     /// Takes the next item, waiting at most `timeout`: [`Error::Empty`] when none came.
@@ -242,14 +242,14 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// queue's ring (256 KiB) whose first part was taken in time is read to its end, however long
     /// its live writer takes: a message begun is never left half-read.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
-        self.get_until(Instant::now().checked_add(timeout))
+        self.get_until(Instant::now().checked_add(timeout), false)
     }
 
     /// Takes the next item if one is there now: [`Error::Empty`] otherwise.
     ///
     /// Equivalent to Python's `Queue.get_nowait()`.
     pub fn get_nowait(&self) -> Result<T> {
-        self.get_until(Some(Instant::now()))
+        self.get_until(Some(Instant::now()), false)
     }
 
     fn put_value(&self, item: &T, deadline: Option<Instant>, joinable: bool) -> Result<()> {
@@ -284,27 +284,57 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         }
     }
 
-    fn get_until(&self, deadline: Option<Instant>) -> Result<T> {
+    /// Takes the next message. `task`: it is a `JoinableQueue`'s task, counted as held by this
+    /// process from the moment it is taken (see `peers.rs`), so that a process that dies with it
+    /// is known to have died with it.
+    fn get_until(&self, deadline: Option<Instant>, task: bool) -> Result<T> {
+        let held = |n: i32| {
+            if let (true, Some(slot)) = (task, self.handle.slot()) {
+                self.channel().peers.add_held(slot, n);
+            }
+        };
         if self.handle.closed.load(Ordering::SeqCst) {
             return Err(Error::Closed);
         }
         let channel = self.channel();
-        let Some(mut reader) = channel.ring.reader(deadline).map_err(ring_error)? else {
-            return Err(Error::Empty);
+        // The read lock is waited for in ticks too: its holder may wait for ever on a peer that
+        // this process can see is gone.
+        let mut reader = loop {
+            let tick = Instant::now() + LIVENESS_TICK;
+            let until = deadline.map_or(tick, |deadline| deadline.min(tick));
+            if let Some(reader) = channel.ring.reader(Some(until)).map_err(ring_error)? {
+                break reader;
+            }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Err(Error::Empty);
+            }
+            if self.nothing_can_arrive() && !channel.ring.has_records() {
+                return Err(Error::Disconnected);
+            }
         };
         loop {
             match reader.next().map_err(ring_error)? {
                 Next::Whole(frame) => {
+                    // Taken, even if it does not decode: `task_done` is owed for it all the same.
                     let len = frame.len();
                     let value = decode_frame(frame);
                     reader.commit_whole(len);
+                    held(1);
                     return value;
                 }
-                Next::Chunked(chunks) => match decode_chunked(chunks) {
-                    Some(value) => return value,
-                    // Its writer died half-way: the message was dropped. On to the next one.
-                    None => debug!("a message whose writer died half-way was dropped"),
-                },
+                Next::Chunked(chunks) => {
+                    // Held from its first chunk: reading a long message takes time, and a reader
+                    // that dies meanwhile has lost it (the next reader skips the rest).
+                    held(1);
+                    match decode_chunked(chunks) {
+                        Some(value) => return value,
+                        None => {
+                            // Its writer died half-way: the message was dropped. On to the next.
+                            held(-1);
+                            debug!("a message whose writer died half-way was dropped");
+                        }
+                    }
+                }
                 Next::Nothing => {
                     let now = Instant::now();
                     let slice = match deadline {
@@ -455,28 +485,17 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
 
     /// See [`Queue::get`]. The task taken counts as held by this process until `task_done`.
     pub fn get(&self) -> Result<T> {
-        self.took(self.queue.get())
+        self.queue.get_until(None, true)
     }
 
     /// See [`Queue::get_timeout`].
     pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
-        self.took(self.queue.get_timeout(timeout))
+        self.queue.get_until(Instant::now().checked_add(timeout), true)
     }
 
     /// See [`Queue::get_nowait`].
     pub fn get_nowait(&self) -> Result<T> {
-        self.took(self.queue.get_nowait())
-    }
-
-    /// Counts a task held by this process when a get took a message (even one that did not
-    /// decode, or had a bad header: it was taken, and `task_done` is still owed for it).
-    fn took(&self, got: Result<T>) -> Result<T> {
-        if matches!(got, Ok(_) | Err(Error::Decode(_)) | Err(Error::CorruptFrame(_))) {
-            if let Some(slot) = self.queue.handle.slot() {
-                self.queue.channel().peers.add_held(slot, 1);
-            }
-        }
-        got
+        self.queue.get_until(Some(Instant::now()), true)
     }
 }
 
@@ -511,6 +530,11 @@ impl<T> JoinableQueue<T> {
     }
 
     /// Waits until every item put has been marked done.
+    ///
+    /// Call `task_done` in the process that took the task (as the lecture's consumers do): the
+    /// queue counts each process's unfinished tasks, so that a process that ends holding some
+    /// can be named. A task marked done by another process is still counted as done, but the
+    /// process that took it is then counted as holding it.
     ///
     /// Equivalent to Python's `JoinableQueue.join()`, which waits forever when a consumer died
     /// holding a task. This one notices, within a tick of 100 ms.

@@ -96,6 +96,8 @@ struct Service {
     thread_asleep: bool,
     /// The thread sleeps on this queue's room word: a new item must wake that word.
     sleeping_on_room: Option<Arc<Channel>>,
+    /// The process is exiting and has left the queues' tables: the thread writes nothing more.
+    stopped: bool,
 }
 
 static SERVICE: Mutex<Service> = Mutex::new(Service {
@@ -104,6 +106,7 @@ static SERVICE: Mutex<Service> = Mutex::new(Service {
     thread_starting: false,
     thread_asleep: false,
     sleeping_on_room: None,
+    stopped: false,
 });
 
 /// Signalled when items are added for the thread.
@@ -171,6 +174,7 @@ static FORK_HOOKS: ForkHooks = ForkHooks {
         service.thread_starting = false;
         service.thread_asleep = false;
         service.sleeping_on_room = None;
+        service.stopped = false;
         for (outbox, kept) in service.outboxes.iter_mut().zip(kept.iter()) {
             // The parent's items are the parent's to send.
             outbox.waiting.clear();
@@ -384,7 +388,7 @@ fn run() {
         let batch = {
             let mut service = service();
             loop {
-                let count = service.outboxes.len();
+                let count = if service.stopped { 0 } else { service.outboxes.len() };
                 let next = (0..count)
                     .map(|i| (turn + i) % count.max(1))
                     .find(|&i| !service.outboxes[i].waiting.is_empty() && !service.outboxes[i].in_flight);
@@ -567,8 +571,15 @@ fn finalize_join_all() {
         flush(&channel);
         debug!("... queue thread joined");
     }
-    let me = getpid().as_raw();
+    // The thread writes nothing more (what is left was given up), and whatever it is writing
+    // now is finished before this process leaves the tables: an item published after that
+    // would be counted for a slot that may already be another process's.
     let mut service = service();
+    service.stopped = true;
+    while service.outboxes.iter().any(|o| o.in_flight) {
+        service = WRITTEN.wait_timeout(service, LIVENESS_TICK).unwrap_or_else(|e| e.into_inner()).0;
+    }
+    let me = getpid().as_raw();
     for outbox in &mut service.outboxes {
         if let Some(slot) = outbox.slot.take() {
             outbox.channel.peers.release(slot, me, me);
