@@ -85,9 +85,12 @@
 //!
 //! ## Spinning briefly before sleeping
 //!
-//! Before its first sleep a waiter spins for [`SPIN_TIME`] (4 us) re-reading the word: when the
+//! Before its first sleep a waiter spins for [`SPIN_TIME`] (20 us) re-reading the word: when the
 //! setter runs on another core the word often changes within that time, and sleeping and being
-//! woken through the kernel costs ten times more (tens of microseconds on a VM). The spin is
+//! woken through the kernel costs ten times more (tens of microseconds on a VM). 20 us, and not
+//! less: on the 2-vCPU VM of the benchmarks, a ping-pong between two processes took 1-8 us per
+//! round trip with a 4 us spin (the other vCPU is often busy for a few microseconds) and 0.4-2
+//! us with 20 us (`cargo xtask bench --metric event-ping-pong`). The spin is
 //! bounded by the clock, not by a count of iterations, because what one `spin_loop()` costs
 //! differs by an order of magnitude between processors (the x86 `pause` instruction takes about
 //! 140 cycles on Intel cores since Skylake, tens of cycles on most others): a fixed 2,000
@@ -124,7 +127,7 @@ const GENERATION_ONE: u32 = 2;
 const SLICE: Duration = Duration::from_millis(100);
 
 /// How long a waiter spins, re-reading the word, before its first sleep.
-const SPIN_TIME: Duration = Duration::from_micros(4);
+const SPIN_TIME: Duration = Duration::from_micros(20);
 
 /// How many `spin_loop()`s between two readings of the clock during the spin: under a
 /// microsecond even where `pause` is slow, and enough that the clock reads cost little.
