@@ -6,8 +6,10 @@
 
 mod crash;
 mod fork_cost;
+mod load;
 mod machine;
 mod measure;
+mod plot;
 mod python;
 mod report;
 mod scenarios;
@@ -19,7 +21,7 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use measure::{Variant, compare, verdict};
-use report::{Report, ScenarioResult};
+use report::{Report, ScenarioResult, Startup};
 use scenarios::Size;
 
 /// Threads against processes in Rust: which wins, when, and why.
@@ -50,6 +52,10 @@ struct Args {
     /// Internal: the thread half of the crash demonstration, run as its own program.
     #[arg(long, hide = true)]
     crash_in_threads: bool,
+    /// Testing: pretend that LOAD other tasks kept the CPUs busy throughout (a load average of
+    /// LOAD before the run, and their share of the CPUs in every measurement).
+    #[arg(long, hide = true, value_name = "LOAD")]
+    simulate_load: Option<f64>,
 }
 
 const EXTRA_SECTIONS: [&str; 2] = ["fork-cost", "crash"];
@@ -82,7 +88,8 @@ fn run(args: &Args) -> Result<(), String> {
     let selected: Vec<&scenarios::Scenario> = all.iter().filter(|s| wanted(s.name)).collect();
 
     // A progress display on stderr, only when a person is watching.
-    let runs_per_round: u64 = selected.iter().map(|s| 2 + u64::from(s.serial.is_some())).sum();
+    let runs_per_round: u64 = selected.iter().map(|s| 2 + u64::from(s.serial.is_some())).sum::<u64>()
+        + if selected.is_empty() { 0 } else { 2 };
     let fork_steps = if wanted("fork-cost") { fork_cost::sizes(args.quick).len() as u64 } else { 0 };
     let progress = ProgressBar::with_draw_target(
         Some(runs_per_round * (WARMUP + reps) as u64 + fork_steps),
@@ -95,6 +102,23 @@ fn run(args: &Args) -> Result<(), String> {
     progress
         .set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}").map_err(|e| e.to_string())?);
 
+    progress.set_message("how busy is the machine?");
+    let measuring = !selected.is_empty() || wanted("fork-cost") || args.python;
+    let monitor = load::Monitor::before(multiprocessing::cpu_count(), args.simulate_load, measuring);
+
+    // The fixed cost of starting and joining N workers that do nothing, measured in the same
+    // conditions as the scenarios, so that the report can say where it matters.
+    let startup = if selected.is_empty() {
+        None
+    } else {
+        progress.set_message("startup");
+        let threads = || scenarios::empty_threads(workers);
+        let processes = || scenarios::empty_processes(workers);
+        let measured = compare(WARMUP, reps, None, &threads, &processes, &mut || progress.inc(1))
+            .map_err(|e| format!("startup: {e}"))?;
+        Some(Startup { workers, threads: measured.threads, processes: measured.processes })
+    };
+
     let mut results = Vec::new();
     for scenario in selected {
         progress.set_message(scenario.name);
@@ -103,8 +127,14 @@ fn run(args: &Args) -> Result<(), String> {
         let serial: Option<Variant<'_>> = serial_run.as_ref().map(|f| f as Variant<'_>);
         let threads = || (scenario.threads)(&size);
         let processes = || (scenario.processes)(&size);
+        let window = monitor.window();
         let measured = compare(WARMUP, reps, serial, &threads, &processes, &mut || progress.inc(1))
             .map_err(|e| format!("{}: {e}", scenario.name))?;
+        let (others_cpu_share, busy) = monitor.judge(&window);
+        let startup_share = startup
+            .as_ref()
+            .filter(|s| s.workers == size.workers && !scenario.startup_is_the_work)
+            .map(|s| s.processes.median / measured.processes.median);
         results.push(ScenarioResult {
             name: scenario.name.to_string(),
             workers: size.workers,
@@ -114,6 +144,9 @@ fn run(args: &Args) -> Result<(), String> {
             ratio: measured.threads.median / measured.processes.median,
             verdict: verdict(&measured.threads, &measured.processes),
             predicted: scenario.predicted,
+            others_cpu_share,
+            busy,
+            startup_share,
             what: scenario.what.to_string(),
             why: scenario.why.to_string(),
         });
@@ -124,22 +157,40 @@ fn run(args: &Args) -> Result<(), String> {
     } else {
         Vec::new()
     };
-    let crash = if wanted("crash") { Some(crash::demonstrate()?) } else { None };
-    let (python, python_error) = if args.python {
+    let (mut python, python_error) = if args.python {
         progress.set_message("python");
+        let window = monitor.window();
         match python::measure(workers, args.quick, reps) {
-            Ok(result) => (Some(result), None),
+            Ok(mut result) => {
+                (result.others_cpu_share, result.busy) = monitor.judge(&window);
+                (Some(result), None)
+            }
             Err(why) => (None, Some(why)),
         }
     } else {
         (None, None)
     };
+    progress.set_message("how busy was the machine?");
+    let busy_before = monitor.busy_before();
+    let any_window_busy = results.iter().any(|s| s.busy) || python.as_ref().is_some_and(|p| p.busy);
+    let (load, busy_after) = monitor.after(any_window_busy);
+    // Busy before or after the measurements: none of its verdicts can be trusted to repeat.
+    if busy_before || busy_after {
+        results.iter_mut().for_each(|s| s.busy = true);
+        if let Some(p) = python.as_mut() {
+            p.busy = true;
+        }
+    }
+    // Not a measurement: it runs last, and says on stderr what it is before anything crashes.
+    let crash = if wanted("crash") { Some(progress.suspend(crash::demonstrate)?) } else { None };
     progress.finish_and_clear();
 
     let report = Report {
         machine: machine::describe(),
         warmup: WARMUP,
         reps,
+        load,
+        startup,
         scenarios: results,
         fork_cost,
         crash,
@@ -152,7 +203,7 @@ fn run(args: &Args) -> Result<(), String> {
         print!("{}", report::table(&report));
     }
     if let Some(path) = &args.plot {
-        report::plot(&report, path)?;
+        plot::plot(&report, path)?;
         if !args.json {
             println!("\nplot written to {}", path.display());
         }

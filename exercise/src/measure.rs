@@ -48,6 +48,10 @@ impl std::fmt::Display for Verdict {
 /// shared 2-core VM drifts by between runs.
 pub const MARGIN: f64 = 1.10;
 
+/// Starting and joining the processes should stay under this share of a process variant's
+/// time; above it, the report says that the verdict is about starting processes.
+pub const STARTUP_SHARE: f64 = 0.05;
+
 /// A winner only when the runs clearly separate: every run of the winner was faster than every
 /// run of the loser, *and* the medians differ by at least [`MARGIN`]. Anything else is a tie.
 pub fn verdict(threads: &Stats, processes: &Stats) -> Verdict {

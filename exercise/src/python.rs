@@ -30,6 +30,10 @@ pub struct PythonResult {
     pub processes: Stats,
     pub ratio: f64,
     pub verdict: Verdict,
+    /// Share of the machine's CPU time other programs used while it ran (see `load.rs`).
+    pub others_cpu_share: Option<f64>,
+    /// Measured on a busy machine: the verdict may not repeat on a quiet one.
+    pub busy: bool,
 }
 
 /// Runs the script with `python3`; `Err` with a clear message when it cannot.
@@ -54,5 +58,7 @@ pub fn measure(workers: usize, quick: bool, reps: usize) -> Result<PythonResult,
         processes,
         ratio: threads.median / processes.median,
         verdict: verdict(&threads, &processes),
+        others_cpu_share: None,
+        busy: false,
     })
 }

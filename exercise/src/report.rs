@@ -1,12 +1,13 @@
-//! Printing the results: a fixed-width table for people, JSON for machines, an SVG plot.
+//! Printing the results: a fixed-width table for people and JSON for machines (the SVG plot is
+//! in `plot.rs`).
 
-use plotters::prelude::*;
 use serde::Serialize;
 
 use crate::crash::CrashReport;
 use crate::fork_cost::Point;
+use crate::load::{BUSY_SHARE, Load};
 use crate::machine::Machine;
-use crate::measure::{Stats, Verdict};
+use crate::measure::{MARGIN, STARTUP_SHARE, Stats, Verdict};
 use crate::python::PythonResult;
 
 /// One scenario's outcome.
@@ -21,8 +22,24 @@ pub struct ScenarioResult {
     pub ratio: f64,
     pub verdict: Verdict,
     pub predicted: Verdict,
+    /// Share of the machine's CPU time that other programs used while this scenario was timed.
+    pub others_cpu_share: Option<f64>,
+    /// Measured on a busy machine (during it, or before or after the run: see `load`): the
+    /// verdict may not repeat on a quiet machine.
+    pub busy: bool,
+    /// Starting and joining the processes (`startup`), as a share of the process variant's
+    /// median; absent where starting workers is the scenario's work.
+    pub startup_share: Option<f64>,
     pub what: String,
     pub why: String,
+}
+
+/// The fixed cost of using workers at all: start and join N that do nothing.
+#[derive(Debug, Clone, Serialize)]
+pub struct Startup {
+    pub workers: usize,
+    pub threads: Stats,
+    pub processes: Stats,
 }
 
 /// Everything one run measured.
@@ -31,6 +48,9 @@ pub struct Report {
     pub machine: Machine,
     pub warmup: usize,
     pub reps: usize,
+    /// How busy the machine was, before, during and after.
+    pub load: Load,
+    pub startup: Option<Startup>,
     pub scenarios: Vec<ScenarioResult>,
     pub fork_cost: Vec<Point>,
     pub crash: Option<CrashReport>,
@@ -84,6 +104,15 @@ pub fn table(report: &Report) -> String {
     if m.profile != "release" {
         out += "warning: a debug build measures the compiler's checks, not threads and processes: use --release\n";
     }
+    out += &load_lines(&report.load);
+    if let Some(st) = &report.startup {
+        out += &format!(
+            "startup: starting and joining {} workers that do nothing takes {} as threads, {} as processes\n",
+            st.workers,
+            time(st.threads.median),
+            time(st.processes.median)
+        );
+    }
     if !report.scenarios.is_empty() {
         out += &format!(
             "\n{:<22}{:>3}  {:>10}  {:<28}{:<28}{:>8}  {}\n",
@@ -102,8 +131,9 @@ pub fn table(report: &Report) -> String {
             } else {
                 String::new()
             };
+            let busy = if s.busy { " (busy)" } else { "" };
             out += &format!(
-                "{:<22}{:>3}  {:>10}  {:<28}{:<28}{:>8.2}  {}{}\n",
+                "{:<22}{:>3}  {:>10}  {:<28}{:<28}{:>8.2}  {}{}{}\n",
                 s.name,
                 s.workers,
                 serial,
@@ -111,27 +141,53 @@ pub fn table(report: &Report) -> String {
                 spread(&s.processes),
                 s.ratio,
                 s.verdict,
+                busy,
                 surprise
             );
             out += &format!("    what: {}\n    why:  {}\n", s.what, s.why);
+            if s.busy {
+                out += &format!("    busy: {}\n", busy_why(s.others_cpu_share));
+            }
+            if let Some(share) = s.startup_share.filter(|&x| x > STARTUP_SHARE) {
+                out += &format!(
+                    "    note: starting and joining the processes is {:.0}% of their time: the verdict is partly about that\n",
+                    share * 100.0
+                );
+            }
         }
         out += &format!(
             "A winner needs every run faster than every run of the other and medians {:.0}% apart; else a tie.\n",
-            (crate::measure::MARGIN - 1.0) * 100.0
+            (MARGIN - 1.0) * 100.0
         );
+        let worst_startup = report.scenarios.iter().filter_map(|s| s.startup_share).fold(0.0f64, f64::max);
+        if worst_startup > 0.0 {
+            out += &format!(
+                "Starting the processes is at most {:.1}% of a process variant's time (spawn-many aside, where it is the work).\n",
+                worst_startup * 100.0
+            );
+        }
+        if report.scenarios.iter().any(|s| s.busy) {
+            out += "(busy): measured while other programs were using the CPUs. Such a verdict can differ from one \
+                    run to the next (false-sharing has read 1.08 and 4.61 on a busy 2-core VM): run again on a \
+                    quiet machine before trusting it.\n";
+        }
     }
     if let Some(py) = &report.python {
         out += &format!(
             "\nThe lecture's case in CPython {} (the same loop, {} workers): threads {}, processes {}, \
-             ratio {:.2}: {}\n    why: the GIL lets one thread run Python code at a time; Rust has none \
+             ratio {:.2}: {}{}\n    why: the GIL lets one thread run Python code at a time; Rust has none \
              (see independent-cpu)\n",
             py.version,
             py.workers,
             spread(&py.threads),
             spread(&py.processes),
             py.ratio,
-            py.verdict
+            py.verdict,
+            if py.busy { " (busy)" } else { "" }
         );
+        if py.busy {
+            out += &format!("    busy: {}\n", busy_why(py.others_cpu_share));
+        }
     }
     if let Some(why) = &report.python_error {
         out += &format!("\n--python: {why}\n");
@@ -168,77 +224,47 @@ pub fn table(report: &Report) -> String {
     out
 }
 
-/// Draws the ratios per scenario and the fork-cost curve into one SVG file.
-pub fn plot(report: &Report, path: &std::path::Path) -> Result<(), String> {
-    let root = SVGBackend::new(path, (1100, 500)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let (left, right) = root.split_horizontally(620);
-    let err = |e: DrawingAreaErrorKind<_>| e.to_string();
-
-    let n = report.scenarios.len().max(1);
-    let top = report.scenarios.iter().map(|s| s.ratio.max(1.0 / s.ratio)).fold(4.0f64, f64::max) * 1.5;
-    let names: Vec<String> = report.scenarios.iter().map(|s| s.name.clone()).collect();
-    let mut chart = ChartBuilder::on(&left)
-        .caption("threads / processes (above 1: processes faster)", ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(110)
-        .y_label_area_size(50)
-        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), (1.0 / top..top).log_scale())
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(n)
-        .x_label_formatter(&|x| names.get(x.round() as usize).cloned().unwrap_or_default())
-        .x_label_style(("sans-serif", 12).into_font().transform(FontTransform::Rotate90))
-        .y_desc("ratio (log scale)")
-        .draw()
-        .map_err(err)?;
-    chart
-        .draw_series(report.scenarios.iter().enumerate().map(|(i, s)| {
-            let color = match s.verdict {
-                Verdict::Processes => BLUE.mix(0.7),
-                Verdict::Threads => RED.mix(0.7),
-                Verdict::Tie => BLACK.mix(0.3),
-            };
-            let x = i as f64;
-            Rectangle::new([(x - 0.3, 1.0), (x + 0.3, s.ratio)], color.filled())
-        }))
-        .map_err(err)?;
-    chart.draw_series(LineSeries::new([(-0.5, 1.0), (n as f64 - 0.5, 1.0)], BLACK)).map_err(err)?;
-
-    let max_heap = report.fork_cost.iter().map(|p| p.heap_mib).max().unwrap_or(1).max(1) as f64;
-    let max_time =
-        report.fork_cost.iter().map(|p| p.process.median.max(p.thread.median) * 1e3).fold(1.0f64, f64::max)
-            * 1.2;
-    let mut curve = ChartBuilder::on(&right)
-        .caption("start + join one worker", ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0f64..max_heap * 1.05, 0f64..max_time)
-        .map_err(err)?;
-    curve
-        .configure_mesh()
-        .x_desc("parent's touched heap (MiB)")
-        .y_desc("milliseconds")
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .draw()
-        .map_err(err)?;
-    for (label, color, pick) in [
-        ("process (fork)", BLUE, (|p: &Point| p.process.median) as fn(&Point) -> f64),
-        ("thread", RED, |p: &Point| p.thread.median),
-    ] {
-        let points: Vec<(f64, f64)> =
-            report.fork_cost.iter().map(|p| (p.heap_mib as f64, pick(p) * 1e3)).collect();
-        curve
-            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-            .map_err(err)?
-            .label(label)
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
-        curve.draw_series(points.into_iter().map(|pt| Circle::new(pt, 3, color.filled()))).map_err(err)?;
+/// Why a measurement is marked busy.
+fn busy_why(others_cpu_share: Option<f64>) -> String {
+    match others_cpu_share {
+        Some(share) if share >= BUSY_SHARE => {
+            format!("other programs used {:.0}% of the CPU time while it ran", share * 100.0)
+        }
+        _ => "the machine was busy before or after the measurements (see \"load\" above)".into(),
     }
-    curve.configure_series_labels().background_style(WHITE).border_style(BLACK).draw().map_err(err)?;
-    root.present().map_err(|e| e.to_string())?;
-    Ok(())
+}
+
+/// The "load:" lines: how busy the machine was before, during and after, and a warning if busy.
+fn load_lines(load: &Load) -> String {
+    let pct = |share: Option<f64>| share.map_or("?".to_string(), |s| format!("{:.0}%", s * 100.0));
+    let mut out = String::new();
+    if let (Some(before), Some(after)) = (load.slowdown_before, load.slowdown_after) {
+        out += &format!(
+            "load:    {n} threads take {before:.2}x the time of 1 before the measurements, {after:.2}x after; \
+             other programs used {} of the CPU time before, {} during, {} after\n",
+            pct(load.others_share_before),
+            pct(load.others_share),
+            pct(load.others_share_after),
+            n = load.cpus,
+        );
+    }
+    if let Some(l) = load.load_before {
+        if load.simulated_load.is_some() {
+            out += &format!(
+                "         simulated load {l:.2} (--simulate-load): every measurement counts as busy\n"
+            );
+        } else {
+            out += &format!(
+                "         1-min load average {l:.2} on {} CPUs before (a decaying average: it still counts the last minutes, this program included)\n",
+                load.cpus
+            );
+        }
+    }
+    if load.busy {
+        out += "warning: the machine was busy; verdicts marked (busy) may not repeat on a quiet machine:\n";
+        for reason in &load.reasons {
+            out += &format!("         - {reason}\n");
+        }
+    }
+    out
 }

@@ -7,7 +7,7 @@
 use super::{Size, on_processes, on_threads};
 
 fn rounds(size: &Size) -> u64 {
-    size.pick(4_000_000, 30_000)
+    size.pick(4_000_000, 1_000_000)
 }
 
 fn work(rounds: u64) -> Result<(), String> {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::{Size, on_processes, on_threads, spin};
 
 fn units(size: &Size) -> u64 {
-    size.pick(15_000_000, 100_000)
+    size.pick(15_000_000, 5_000_000)
 }
 
 fn work(shared: &Arc<Vec<u64>>, units: u64) -> Result<(), String> {

@@ -15,7 +15,7 @@ use super::Size;
 const CHUNK: usize = 1 << 20;
 
 fn chunks(size: &Size) -> u64 {
-    size.pick(256, 16)
+    size.pick(256, 32)
 }
 
 /// The chunk the producer sends as number `i`: every byte is `i`, so the consumer can check.

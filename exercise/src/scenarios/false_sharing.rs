@@ -22,7 +22,7 @@ static PACKED: Packed = Packed([const { AtomicU64::new(0) }; 8]);
 static PADDED: [Padded; 8] = [const { Padded(AtomicU64::new(0)) }; 8];
 
 fn increments(size: &Size) -> u64 {
-    size.pick(40_000_000, 300_000)
+    size.pick(40_000_000, 8_000_000)
 }
 
 fn bump(counter: &AtomicU64, times: u64) -> Result<(), String> {

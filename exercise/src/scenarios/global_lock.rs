@@ -15,7 +15,7 @@ static GLOBAL: Mutex<()> = Mutex::new(());
 const UNIT: u64 = 10_000;
 
 fn units(size: &Size) -> u64 {
-    size.pick(20_000, 300)
+    size.pick(20_000, 2_000)
 }
 
 fn work(units: u64, seed: u64) -> Result<(), String> {

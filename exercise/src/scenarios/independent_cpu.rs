@@ -6,7 +6,7 @@
 use super::{Size, on_processes, on_threads, spin};
 
 fn steps(size: &Size) -> u64 {
-    size.pick(150_000_000, 1_000_000)
+    size.pick(150_000_000, 15_000_000)
 }
 
 pub fn serial(size: &Size) -> Result<(), String> {
