@@ -41,6 +41,13 @@ pub enum Error {
     Closed,
     /// Equivalent to Python's `ValueError: task_done() called too many times`.
     TaskDoneTooManyTimes,
+    /// `JoinableQueue::join`: tasks are unfinished, nothing is left in the queue, and no other
+    /// process that holds it is alive to mark them done (usually a consumer that forgot
+    /// `task_done`). CPython's `join` would wait forever.
+    TasksNeverDone {
+        /// How many tasks are unfinished.
+        unfinished: u32,
+    },
     /// `JoinableQueue::join`: a process took tasks from the queue and ended (was killed, or
     /// exited) before it marked them done. They are written off (counted as done), so a later
     /// `join` waits only for the others; CPython's `join` would wait forever.
@@ -71,13 +78,27 @@ impl fmt::Display for Error {
             Error::Disconnected => {
                 write!(f, "queue is empty and every process that could put into it is gone")
             }
-            Error::Empty => write!(f, "queue is empty"),
-            Error::Full => write!(f, "queue is full"),
-            Error::Closed => write!(f, "Queue is closed"),
-            Error::TaskDoneTooManyTimes => write!(f, "task_done() called too many times"),
+            Error::Empty => write!(f, "queue is empty: nothing arrived in time (Python: queue.Empty)"),
+            Error::Full => write!(f, "queue is full: no room came in time (Python: queue.Full)"),
+            Error::Closed => write!(f, "Queue is closed: this process called close() (Python: ValueError)"),
+            Error::TaskDoneTooManyTimes => {
+                write!(f, "task_done() called too many times: more than items were put (Python: ValueError)")
+            }
+            Error::TasksNeverDone { unfinished } => {
+                let s = if *unfinished == 1 { " was" } else { "s were" };
+                write!(
+                    f,
+                    "{unfinished} task{s} put and never marked done, and every other process of the \
+                     queue has exited: did a consumer forget task_done()?"
+                )
+            }
             Error::TasksLost { pid, tasks } => {
                 let s = if *tasks == 1 { "" } else { "s" };
-                write!(f, "process {pid} ended holding {tasks} unfinished task{s}; they are written off")
+                write!(
+                    f,
+                    "process {pid} ended holding {tasks} unfinished task{s} (it was killed, or it \
+                     forgot task_done()); they are written off"
+                )
             }
             Error::InvalidState(why) => f.write_str(why),
         }
@@ -121,6 +142,8 @@ mod tests {
             Error::Disconnected,
             Error::InvalidState("cannot start a process twice"),
             Error::TasksLost { pid: 42, tasks: 2 },
+            Error::TasksNeverDone { unfinished: 2 },
+            Error::Empty,
             Error::Io(io::Error::from_raw_os_error(libc::EAGAIN)),
             Error::MessageTooLarge { size: 2, limit: 1 },
         ];
@@ -129,6 +152,12 @@ mod tests {
             assert_eq!(debug, error.to_string());
             // A derived Debug would print `Disconnected`, `TasksLost { pid: 42, .. }`, `Io(..)`.
             assert!(debug.contains(' ') && !debug.contains(" { ") && !debug.starts_with("Io("), "{debug}");
+        }
+        // Where Python has a name for the failure, the sentence gives it.
+        for (error, python) in
+            [(Error::Empty, "queue.Empty"), (Error::Full, "queue.Full"), (Error::Closed, "ValueError")]
+        {
+            assert!(error.to_string().contains(python), "{error}");
         }
     }
 }

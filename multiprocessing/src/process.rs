@@ -237,11 +237,15 @@ impl Process {
     /// [`Error::Io`] when `fork` fails (out of processes or memory).
     pub fn start(&mut self) -> Result<()> {
         let Some(target) = self.target.take() else {
-            return Err(Error::InvalidState("cannot start a process twice"));
+            return Err(Error::InvalidState(
+                "start(): this process was already started; a process can be started once (Python: AssertionError)",
+            ));
         };
         if lock(&STATE).daemon {
             self.target = Some(target);
-            return Err(Error::InvalidState("daemonic processes are not allowed to have children"));
+            return Err(Error::InvalidState(
+                "start(): daemonic processes are not allowed to have children (Python: AssertionError)",
+            ));
         }
         install_panic_hook();
         // Like CPython's `_cleanup()`: reap children that ended, so none stays a zombie.
@@ -291,7 +295,8 @@ impl Process {
     ///
     /// [`Error::InvalidState`] when the process was never started.
     pub fn join(&mut self) -> Result<i32> {
-        let child = self.started()?;
+        let child =
+            self.started("join(): the process was not started; call start() first (Python: AssertionError)")?;
         let code = child.wait()?;
         forget_child(child);
         Ok(code)
@@ -301,7 +306,9 @@ impl Process {
     ///
     /// Equivalent to Python's `p.join(timeout)`.
     pub fn join_timeout(&mut self, timeout: Duration) -> Result<Option<i32>> {
-        let child = self.started()?;
+        let child = self.started(
+            "join_timeout(): the process was not started; call start() first (Python: AssertionError)",
+        )?;
         // A timeout too large to add to now (Duration::MAX) means no deadline.
         let deadline = Instant::now().checked_add(timeout);
         // Polling with a growing sleep: waitpid has no timeout, and a pidfd is not worth its
@@ -342,21 +349,23 @@ impl Process {
 
     /// Sends `SIGTERM`. Equivalent to Python's `p.terminate()`; the exit code becomes -15.
     pub fn terminate(&self) -> Result<()> {
+        self.started("terminate(): the process was not started; there is nothing to stop")?;
         self.signal(Signal::SIGTERM)
     }
 
     /// Sends `SIGKILL`. Equivalent to Python's `p.kill()`; the exit code becomes -9.
     pub fn kill(&self) -> Result<()> {
+        self.started("kill(): the process was not started; there is nothing to stop")?;
         self.signal(Signal::SIGKILL)
     }
 
     fn signal(&self, signal: Signal) -> Result<()> {
-        let child = self.started()?;
-        child.signal(signal)
+        self.started("the process was not started")?.signal(signal)
     }
 
-    fn started(&self) -> Result<&Arc<Child>> {
-        self.child.as_ref().ok_or(Error::InvalidState("the process was not started"))
+    /// The child, or the error for `what` (the method's name) called before `start`.
+    fn started(&self, what: &'static str) -> Result<&Arc<Child>> {
+        self.child.as_ref().ok_or(Error::InvalidState(what))
     }
 }
 

@@ -542,8 +542,9 @@ impl<T> JoinableQueue<T> {
     /// # Errors
     ///
     /// [`Error::TasksLost`] when a process took tasks and died before marking them done: they are
-    /// written off (a later `join` waits only for the others). [`Error::Disconnected`] when tasks
-    /// are unfinished, nothing is left in the queue, and no other process holding it is alive.
+    /// written off (a later `join` waits only for the others). [`Error::TasksNeverDone`] when
+    /// tasks are unfinished, nothing is left in the queue, and no other process holding it is
+    /// alive (a consumer that forgot `task_done`).
     pub fn join(&self) -> Result<()> {
         self.join_until(None).map(|_| ())
     }
@@ -584,7 +585,7 @@ impl<T> JoinableQueue<T> {
                 && !service::has_waiting(channel)
                 && peers.take_lost_tasks().is_none()
             {
-                return Err(Error::Disconnected);
+                return Err(Error::TasksNeverDone { unfinished: peers.unfinished.load(Ordering::SeqCst) });
             }
         }
     }
