@@ -584,7 +584,7 @@ mod tests {
         let ws = Workspace::load(&project_root()).unwrap();
         let dir = scratch("export");
         let exported = export(&ws, "examples-logging", &dir).unwrap();
-        assert_eq!(exported.bins, ["log_to_stderr", "get_logger"]);
+        assert_eq!(exported.bins, ["log_to_stderr", "get_logger", "own_format"]);
         for file in [
             "Cargo.toml",
             "Cargo.lock",

@@ -534,7 +534,7 @@ mod tests {
     fn binaries_and_the_default_one() {
         let ws = workspace();
         let logging = Package::load(&ws.root.join("examples-logging")).unwrap();
-        assert_eq!(logging.bins, ["log_to_stderr", "get_logger"]);
+        assert_eq!(logging.bins, ["log_to_stderr", "get_logger", "own_format"]);
         assert_eq!(logging.default_bin.as_deref(), Some("log_to_stderr"));
         let queue = Package::load(&ws.root.join("examples-queue")).unwrap();
         assert_eq!(queue.bins, ["examples-queue"]);
