@@ -133,6 +133,13 @@ pub use wire::MAX_MESSAGE_SIZE;
 #[doc(hidden)]
 pub use wire::test_support as wire_test_support;
 
+// The READMEs' program is compiled as a doc test, so that what students copy stays true. Only in
+// the workspace's own tests (the `test-support` feature): an exported copy has no README here.
+#[cfg(all(doctest, feature = "test-support"))]
+#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../../README.pt-BR.md")]
+pub struct ReadmePrograms;
+
 /// Everything a program of the lecture uses, for `use multiprocessing::prelude::*;`.
 ///
 /// Unlike `use multiprocessing::*`, it does not bring the crate's `Result` alias into scope, so
