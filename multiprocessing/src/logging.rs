@@ -87,7 +87,11 @@ pub fn log_to_stderr(level: impl Into<Option<LevelFilter>>) -> &'static Logger {
     crate::lifecycle::install();
     line_lock();
     if !LOGGER.installed.swap(true, Ordering::SeqCst) {
-        let _ = log::set_logger(&LOGGER);
+        // Under the fork lock: a fork in the middle of it would leave the child's `log` facade
+        // half set up, and the child would log nothing.
+        crate::lifecycle::without_forks(|| {
+            let _ = log::set_logger(&LOGGER);
+        });
     }
     if let Some(level) = level.into() {
         LOGGER.set_level(level);

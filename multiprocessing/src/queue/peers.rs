@@ -104,20 +104,24 @@ impl Peers {
         self.claim(busy_by(parent), parent)
     }
 
-    /// In the parent, after the fork: the kept slot is `child`'s. A slot that still names `child`
-    /// is a dead process's whose pid the system reused: it is freed first.
+    /// In the parent, after the fork: the kept slot is `child`'s.
     pub(crate) fn give_to_child(&self, index: usize, parent: i32, child: i32) {
-        for (stale, slot) in self.used().iter().enumerate() {
-            if stale != index && slot.pid.load(Ordering::SeqCst) == child {
-                self.release(stale, child, parent);
-            }
-        }
         let _ = self.slots[index].pid.compare_exchange(
             busy_by(parent),
             child,
             Ordering::SeqCst,
             Ordering::SeqCst,
         );
+    }
+
+    /// In a new process, once it has its slot `mine`: a slot that still names its pid is a dead
+    /// process's, whose pid the system reused; it is freed (its tasks written off).
+    pub(crate) fn release_stale(&self, mine: usize, me: i32) {
+        for (stale, slot) in self.used().iter().enumerate() {
+            if stale != mine && slot.pid.load(Ordering::SeqCst) == me {
+                self.release(stale, me, me);
+            }
+        }
     }
 
     /// In the child: takes the slot its parent kept for it; false if it is no longer kept (the
@@ -160,15 +164,21 @@ impl Peers {
             self.lost_tasks.fetch_add(held, Ordering::SeqCst);
             self.lost_tasks_pid.store(pid, Ordering::SeqCst);
         }
-        self.clear(index, busy_by(by));
+        self.clear(index, busy_by(by), by);
     }
 
-    /// Zeroes a slot that is busy as `value`, and frees it.
-    fn clear(&self, index: usize, value: i32) {
+    /// Zeroes a slot that is busy as `value` and frees it, `by` this process: the slot is made
+    /// `by`'s first, so that no other process can have taken it meanwhile.
+    fn clear(&self, index: usize, value: i32, by: i32) {
         let slot = &self.slots[index];
+        if value != busy_by(by)
+            && slot.pid.compare_exchange(value, busy_by(by), Ordering::SeqCst, Ordering::SeqCst).is_err()
+        {
+            return;
+        }
         slot.pending.store(0, Ordering::SeqCst);
         slot.held.store(0, Ordering::SeqCst);
-        let _ = slot.pid.compare_exchange(value, 0, Ordering::SeqCst, Ordering::SeqCst);
+        let _ = slot.pid.compare_exchange(busy_by(by), 0, Ordering::SeqCst, Ordering::SeqCst);
     }
 
     /// Frees the slots of dead processes, and tells whether a process other than `me` may still
@@ -192,7 +202,7 @@ impl Peers {
                 self.release(index, value, me);
             } else {
                 // Its owner died in the middle of freeing it, or of forking: finish for it.
-                self.clear(index, value);
+                self.clear(index, value, me);
             }
         }
         sweep

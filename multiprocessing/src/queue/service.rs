@@ -161,8 +161,10 @@ static FORK_HOOKS: ForkHooks = ForkHooks {
             match child {
                 Fork::Made(child) => outbox.channel.peers.give_to_child(index, held.parent, child),
                 Fork::Failed => outbox.channel.peers.unkeep(index, held.parent),
-                // A fork made by someone else: the child takes its slot itself.
-                Fork::Foreign => {}
+                // A fork made by someone else: its pid is not known here, nor whether it even
+                // succeeded (glibc calls this hook either way). Give the slot up: the child takes
+                // it first if it can (`take_kept`), or attaches anew.
+                Fork::Foreign => outbox.channel.peers.unkeep(index, held.parent),
             }
         }
     },
@@ -187,6 +189,10 @@ static FORK_HOOKS: ForkHooks = ForkHooks {
                 Some(index) if peers.take_kept(index, *parent, me) => Some(index),
                 _ => peers.attach(me),
             };
+            // A slot still naming this pid is a dead process's whose pid the system reused.
+            if let Some(index) = outbox.slot {
+                peers.release_stale(index, me);
+            }
         }
         QUEUES_RESET.store(service.outboxes.len(), Ordering::SeqCst);
     },
@@ -465,8 +471,9 @@ fn write_batch(mut batch: Batch, writers: &mut Vec<(u64, RingWriter<RingOf>)>) -
     if let (Some(slot), true) = (batch.slot, published > 0) {
         batch.channel.peers.add_pending(slot, -published);
     }
-    if batch.sent > 0 {
-        // In the middle of a long message: keep the lock for the next turn.
+    if batch.buffers.front().is_some_and(|b| is_large_frame(b)) && batch.sent > 0 {
+        // In the middle of a long message: keep the lock for the next turn, so that no other
+        // message comes between its chunks. (Stopped between small frames, it is let go.)
         writers.push((id, writer));
     }
     (batch, blocked)
