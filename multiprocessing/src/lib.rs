@@ -140,6 +140,40 @@ pub use wire::test_support as wire_test_support;
 #[doc = include_str!("../../README.pt-BR.md")]
 pub struct ReadmePrograms;
 
+/// The README's Python-to-Rust table, every Rust cell of it in a program that compiles (a test in
+/// `xtask/tests/readme.rs` checks that each cell without `...` appears here word for word).
+///
+/// ```rust,no_run
+/// use multiprocessing::prelude::*;
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Serialize, Deserialize)]
+/// # struct Task;
+/// # type T = u32;
+/// # fn worker(_q: Queue<T>) {}
+/// struct Worker; impl Run for Worker { fn run(&mut self) -> multiprocessing::Result<()> { Ok(()) } }
+/// # fn main() -> multiprocessing::Result<()> {
+/// let (d, t, obj) = (std::time::Duration::from_secs(1), std::time::Duration::from_secs(1), 7);
+/// let queue: Queue<T> = Queue::new()?;
+/// let q = queue.clone(); Process::new(move || worker(q)).start()?;
+/// let mut p = Process::new(|| ()).with_name("block");
+/// p.start()?; p.join()?; p.join_timeout(d)?;
+/// let _ = (p.is_alive(), p.exitcode(), p.pid(), Process::from(Worker).with_daemon(true));
+/// p.terminate()?; p.kill()?;
+/// let _ = (current_process().name, cpu_count());
+/// log_to_stderr(LevelFilter::Debug);
+/// get_logger().set_level(LevelFilter::Info);
+/// let q = Queue::<T>::new()?; q.put(obj)?; q.get()?;
+/// let _ = (q.get_timeout(t), q.get_nowait(), Error::Empty);
+/// q.close(); q.join_thread()?;
+/// let tasks = JoinableQueue::<Option<Task>>::new()?; tasks.put(None)?; tasks.task_done()?; tasks.join()?;
+/// let _ = JoinableQueue::<T>::new()?;
+/// let e = Event::new()?; e.set(); e.wait(); e.wait_timeout(t); e.is_set(); e.clear();
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(all(doctest, feature = "test-support"))]
+pub struct PythonTable;
+
 /// Everything a program of the lecture uses, for `use multiprocessing::prelude::*;`.
 ///
 /// Unlike `use multiprocessing::*`, it does not bring the crate's `Result` alias into scope, so

@@ -315,3 +315,48 @@ cargo run --release \\
     assert_eq!(slug("Reliability: what survives what"), "reliability-what-survives-what");
     assert_eq!(slug("Set-up: two commands"), "set-up-two-commands");
 }
+
+/// The Rust column of the Python-to-Rust table that follows `heading`: its code spans, with the
+/// table's `\|` escapes undone.
+fn rust_cells(markdown: &str, heading: &str) -> Vec<String> {
+    let start = markdown.find(heading).unwrap_or_else(|| panic!("no {heading:?} heading"));
+    let table = &markdown[start..];
+    let end = table[heading.len()..].find("\n## ").map_or(table.len(), |i| i + heading.len());
+    table[..end]
+        .lines()
+        .filter(|line| line.starts_with('|') && !line.starts_with("|---"))
+        .skip(1) // the header row
+        .filter_map(|row| {
+            // The second cell: split on `|` not escaped as `\|`.
+            let row = row.replace("\\|", "\u{1}");
+            row.split('|').nth(2).map(|cell| cell.replace('\u{1}', "|"))
+        })
+        .flat_map(|cell| code_spans(&cell))
+        .collect()
+}
+
+#[test]
+fn every_rust_cell_of_the_table_is_in_a_program_that_compiles() {
+    // multiprocessing/src/lib.rs holds `PythonTable`, a doc test (compiled by `cargo test`) that
+    // uses every cell; a cell that is schematic (`...`) is left out.
+    let lib = read("multiprocessing/src/lib.rs");
+    let doc_test: String = lib
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix("///"))
+        .map(|line| normalize(line.strip_prefix(' ').unwrap_or(line).trim_start_matches("# ")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for (file, heading) in [
+        ("README.md", "## Python on the slides, Rust here"),
+        ("README.pt-BR.md", "## Do Python dos slides ao Rust"),
+    ] {
+        let cells = rust_cells(&read(file), heading);
+        assert!(cells.len() > 20, "{file}: only {} cells found in the table", cells.len());
+        for cell in cells.iter().filter(|cell| !cell.contains("...")) {
+            assert!(
+                doc_test.contains(cell.as_str()),
+                "{file}: `{cell}` is in no compiled example (PythonTable in lib.rs)"
+            );
+        }
+    }
+}
