@@ -108,10 +108,6 @@ pub(crate) struct Ring {
     writer_mid_message: AtomicU32,
     /// 1 when an `ABORT` record is owed: a writer died mid-message and there was no room yet.
     abort_owed: AtomicU32,
-    /// Messages dropped because their writer died half-way (for the curious and the tests).
-    pub(crate) aborted: AtomicU32,
-    /// Messages dropped because their reader died half-way.
-    pub(crate) reader_died: AtomicU32,
     bytes: RingBytes,
 }
 
@@ -184,7 +180,7 @@ impl Ring {
         unsafe { (self.bytes.0.get() as *mut u8).add(at) }
     }
 
-    /// Sleeps until `head` moves from `seen` (a writer published), at most `timeout`.
+    /// Sleeps until a writer publishes past `tail`, at most `timeout`.
     pub(crate) fn wait_for_records(&self, timeout: Duration) {
         wait_on(&self.head, &self.head_changes, &self.readers_waiting, timeout, |head| {
             pos(head) == pos(self.tail.load(Ordering::SeqCst))
@@ -301,7 +297,6 @@ impl<R: Deref<Target = Ring>> RingWriter<R> {
             // lowered, so that dying in between leaves one or the other for the next holder.
             writer.ring.abort_owed.store(1, Ordering::SeqCst);
             writer.ring.writer_mid_message.store(0, Ordering::SeqCst);
-            writer.ring.aborted.fetch_add(1, Ordering::SeqCst);
         }
         writer.pay_abort_owed();
         writer
@@ -437,7 +432,6 @@ impl<R: Deref<Target = Ring>> RingWriter<R> {
         if self.ring.writer_mid_message.load(Ordering::SeqCst) != 0 {
             self.ring.abort_owed.store(1, Ordering::SeqCst);
             self.ring.writer_mid_message.store(0, Ordering::SeqCst);
-            self.ring.aborted.fetch_add(1, Ordering::SeqCst);
             self.pay_abort_owed();
         }
     }
@@ -498,7 +492,6 @@ impl<'a> RingReader<'a> {
                 }
                 (Record::Data { kind: LAST, .. }, size) => {
                     // The end of a message whose reader died: it counts as taken (it was lost).
-                    self.ring.reader_died.fetch_add(1, Ordering::SeqCst);
                     self.advance(size, true);
                 }
                 (_, size) => self.advance(size, false),
@@ -604,7 +597,7 @@ pub(crate) struct Chunks<'r, 'a> {
 pub(crate) enum Stopped {
     /// Its writer died half-way; the message was dropped.
     Aborted,
-    /// The deadline passed while its next chunk had not arrived (its writer is alive).
+    /// The ring itself is damaged (only memory corruption causes it).
     Error(io::Error),
 }
 
@@ -623,8 +616,10 @@ impl Chunks<'_, '_> {
                 return Ok(0);
             }
             // Take the chunk we finished (making room for the writer), then the next one.
-            self.reader.advance(self.size, false);
-            self.size = 0;
+            if self.size > 0 {
+                self.reader.advance(self.size, false);
+                self.size = 0;
+            }
             match self.reader.peek().map_err(Stopped::Error)? {
                 Some((Record::Data { kind: kind @ (MORE | LAST), payload }, size)) => {
                     self.current = payload;
@@ -665,7 +660,6 @@ impl Chunks<'_, '_> {
             }
         }
         self.reader.advance(self.size, true);
-        self.size = 0;
         Ok(skipped)
     }
 }
