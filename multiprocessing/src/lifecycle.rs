@@ -341,3 +341,21 @@ extern "C" fn exit_hook() {
     let _ = panic::catch_unwind(exit_function);
     let _ = std::io::stdout().flush();
 }
+
+/// Whether `pid` names a running process: it exists (`kill(pid, 0)`) and is not a zombie waiting
+/// to be reaped (the state letter in `/proc/<pid>/stat`). Every shared object that must notice a
+/// dead peer asks this: a queue's holders, a lock's holder, a semaphore's, a barrier's parties.
+pub(crate) fn process_is_running(pid: i32) -> bool {
+    let exists =
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) != Err(nix::errno::Errno::ESRCH);
+    if !exists {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
+            !matches!(state, Some('Z') | Some('X'))
+        }
+        Err(_) => true,
+    }
+}

@@ -20,6 +20,7 @@
 //! Each slot is written only by its own process, except by the one sweeper that frees it.
 
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use crate::lifecycle::process_is_running;
 
 /// Slots per queue. A process beyond this many attached at once is not tracked, and while one is
 /// untracked the queue never concludes that every peer is gone (it waits, as CPython does).
@@ -242,21 +243,4 @@ impl Peers {
 /// Adds `n` (possibly negative) to a counter, never below zero.
 fn add(counter: &AtomicU32, n: i32) {
     let _ = counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| Some(c.saturating_add_signed(n)));
-}
-
-/// Whether `pid` names a running process: it exists (`kill(pid, 0)`) and is not a zombie waiting
-/// to be reaped (the state letter in `/proc/<pid>/stat`).
-pub(crate) fn process_is_running(pid: i32) -> bool {
-    let exists =
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) != Err(nix::errno::Errno::ESRCH);
-    if !exists {
-        return false;
-    }
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
-            !matches!(state, Some('Z') | Some('X'))
-        }
-        Err(_) => true,
-    }
 }
