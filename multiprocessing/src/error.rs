@@ -57,6 +57,12 @@ pub enum Error {
         /// How many tasks it held.
         tasks: u32,
     },
+    /// `recv` on a [`Connection`](crate::Connection) whose other end is closed in every process,
+    /// after the last message: nothing more can arrive. Equivalent to Python's `EOFError`.
+    EndOfFile,
+    /// `send` on a [`Connection`](crate::Connection) whose other end is closed in every process.
+    /// Equivalent to Python's `BrokenPipeError`.
+    BrokenPipe,
     /// A method was called in a state where Python raises (`start` twice, `join` before
     /// `start`, `join_thread` before `close`...). The text says which.
     InvalidState(&'static str),
@@ -100,6 +106,16 @@ impl fmt::Display for Error {
                      forgot task_done()); they are written off"
                 )
             }
+            Error::EndOfFile => write!(
+                f,
+                "recv on a Pipe whose other end is closed in every process: nothing more can \
+                 arrive (Python: EOFError)"
+            ),
+            Error::BrokenPipe => write!(
+                f,
+                "send on a Pipe whose other end is closed in every process: nobody can read it \
+                 (Python: BrokenPipeError)"
+            ),
             Error::InvalidState(why) => f.write_str(why),
         }
     }
@@ -155,7 +171,8 @@ mod tests {
         }
         // Where Python has a name for the failure, the sentence gives it.
         for (error, python) in
-            [(Error::Empty, "queue.Empty"), (Error::Full, "queue.Full"), (Error::Closed, "ValueError")]
+            [(Error::Empty, "queue.Empty"), (Error::Full, "queue.Full"), (Error::Closed, "ValueError"),
+             (Error::EndOfFile, "EOFError"), (Error::BrokenPipe, "BrokenPipeError")]
         {
             assert!(error.to_string().contains(python), "{error}");
         }

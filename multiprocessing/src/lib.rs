@@ -105,6 +105,8 @@ mod lifecycle;
 #[cfg(target_os = "linux")]
 mod logging;
 #[cfg(target_os = "linux")]
+mod pipe;
+#[cfg(target_os = "linux")]
 mod process;
 #[cfg(target_os = "linux")]
 mod queue;
@@ -123,6 +125,8 @@ pub use event::Event;
 pub use log::LevelFilter;
 #[cfg(target_os = "linux")]
 pub use logging::{Logger, get_logger, log_to_stderr};
+#[cfg(target_os = "linux")]
+pub use pipe::{Connection, pipe};
 #[cfg(target_os = "linux")]
 pub use process::{Process, ProcessInfo, Run, TargetResult, active_children, cpu_count, current_process};
 #[cfg(target_os = "linux")]
