@@ -32,7 +32,8 @@
 //! Names follow CPython: `Process-1`, `Worker-2`, `Process-2:1` for a child's child,
 //! `MainProcess` for the first. `start`, `join`, `join_timeout`, `is_alive`, `exitcode`, `pid`,
 //! `terminate`, `kill` and `with_daemon` do what Python's do. When `main` ends, non-daemonic
-//! children are joined and daemonic ones terminated, as Python does at exit.
+//! children are joined and daemonic ones terminated, as Python does at exit. `println!("{p}")`
+//! prints what Python's `print(p)` does: `<Process name='Process-1' pid=1234 parent=1233 started>`.
 //!
 //! # Queues
 //!

@@ -42,6 +42,14 @@
 //! same steps when its target returns, then leaves with `_exit`.
 //!
 //! Standard input of a child is `/dev/null`, as in CPython: only the parent reads the terminal.
+//!
+//! # Printing a process
+//!
+//! `println!("{p}")` (and `{p:?}`) writes what Python's `print(p)` writes, CPython 3.11's
+//! `repr`: `<Process name='Process-1' parent=1233 initial>` before `start`, then with
+//! `pid=1234` and `started`, and once the child has ended `stopped exitcode=0` (or
+//! `exitcode=-SIGTERM` when a signal ended it); ` daemon` at the end for a daemonic process. Like
+//! `exitcode()`, printing looks at the child, so a process that has ended shows `stopped`.
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
@@ -151,21 +159,65 @@ pub fn cpu_count() -> usize {
 /// # Ok::<(), multiprocessing::Error>(())
 /// ```
 pub struct Process {
+    /// The type name Python's `repr` starts with: `Process`, or the [`Run`] type's (`Worker`).
+    kind: &'static str,
     name: String,
     daemon: bool,
     target: Option<Target>,
     child: Option<Arc<Child>>,
     identity: Vec<u32>,
+    /// The process that made this handle (CPython's `_parent_pid`): only there can it be started
+    /// and its child be asked about.
+    parent_pid: u32,
 }
 
+/// Python's `repr(p)` (and so `print(p)`), as CPython 3.11 writes it; see the module docs.
+///
+/// ```rust,no_run
+/// use multiprocessing::Process;
+///
+/// let mut p = Process::new(|| std::thread::sleep(std::time::Duration::from_secs(5)));
+/// println!("{p}"); // <Process name='Process-1' parent=1233 initial>
+/// p.start()?;
+/// println!("{p}"); // <Process name='Process-1' pid=1234 parent=1233 started>
+/// p.terminate()?;
+/// p.join()?;
+/// println!("{p}"); // <Process name='Process-1' pid=1234 parent=1233 stopped exitcode=-SIGTERM>
+/// # Ok::<(), multiprocessing::Error>(())
+/// ```
+impl std::fmt::Display for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // CPython's `BaseProcess.__repr__`: the same questions, in the same order.
+        let mut exitcode = None;
+        let status = if self.parent_pid != getpid().as_raw() as u32 {
+            // A copy of the handle in another process (a child forked with it in memory): the
+            // child it names is not this process's child, so nothing can be known about it.
+            "unknown"
+        } else if self.child.is_none() {
+            "initial"
+        } else {
+            exitcode = self.exitcode();
+            if exitcode.is_some() { "stopped" } else { "started" }
+        };
+        write!(f, "<{} name={}", self.kind, python_repr(&self.name))?;
+        if let Some(pid) = self.pid() {
+            write!(f, " pid={pid}")?;
+        }
+        write!(f, " parent={} {status}", self.parent_pid)?;
+        if let Some(code) = exitcode {
+            write!(f, " exitcode={}", exitcode_name(code))?;
+        }
+        if self.daemon {
+            f.write_str(" daemon")?;
+        }
+        f.write_str(">")
+    }
+}
+
+/// The same text as `Display`: Python has one `repr` of a process, and `{:?}` is Rust's repr.
 impl std::fmt::Debug for Process {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Process")
-            .field("name", &self.name)
-            .field("pid", &self.pid())
-            .field("daemon", &self.daemon)
-            .field("exitcode", &self.exitcode())
-            .finish()
+        std::fmt::Display::fmt(self, f)
     }
 }
 
@@ -178,7 +230,7 @@ impl Process {
         Process::with_prefix("Process", Box::new(move || target().into_report()))
     }
 
-    fn with_prefix(prefix: &str, target: Target) -> Process {
+    fn with_prefix(prefix: &'static str, target: Target) -> Process {
         lifecycle::install();
         let mut state = lock(&STATE);
         state.counter += 1;
@@ -188,11 +240,13 @@ impl Process {
         drop(state);
         let numbers: Vec<String> = identity.iter().map(u32::to_string).collect();
         Process {
+            kind: prefix,
             name: format!("{prefix}-{}", numbers.join(":")),
             daemon,
             target: Some(target),
             child: None,
             identity,
+            parent_pid: getpid().as_raw() as u32,
         }
     }
 
@@ -440,6 +494,74 @@ fn exit_code(status: WaitStatus) -> Option<i32> {
     }
 }
 
+/// An exit code as CPython 3.11's `repr` of a process shows it: `0`, `1`, or `-SIGTERM` for the
+/// signal that ended the process (`_exitcode_to_name`).
+fn exitcode_name(code: i32) -> String {
+    let Some(number) = code.checked_neg().filter(|&n| n > 0) else { return code.to_string() };
+    // CPython builds its table from the names in the `signal` module: where two names share a
+    // number the last one wins (SIGPOLL over SIGIO), and the real-time range has names for its
+    // two ends only. nix names each number once, after the other alias.
+    let name = match Signal::try_from(number) {
+        Ok(Signal::SIGIO) => "SIGPOLL",
+        Ok(signal) => signal.as_str(),
+        Err(_) if number == libc::SIGRTMIN() => "SIGRTMIN",
+        Err(_) if number == libc::SIGRTMAX() => "SIGRTMAX",
+        Err(_) => return code.to_string(),
+    };
+    format!("-{name}")
+}
+
+/// Python's `repr` of a string: in single quotes (double quotes when it holds a `'` and no
+/// `"`), with backslashes, that quote and unprintable characters escaped: `'worker 1'`.
+fn python_repr(text: &str) -> String {
+    let quote = if text.contains('\'') && !text.contains('"') { '"' } else { '\'' };
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push(quote);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if !python_printable(c) => {
+                let code = c as u32;
+                let escaped = match code {
+                    0..=0xff => format!("\\x{code:02x}"),
+                    0x100..=0xffff => format!("\\u{code:04x}"),
+                    _ => format!("\\U{code:08x}"),
+                };
+                out.push_str(&escaped);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// Python's `str.isprintable` for one character, near enough for names: control characters,
+/// the separators other than the space (Unicode Z*) and the common invisible format characters
+/// (Cf) are not printable. (Python also escapes unassigned code points, which Rust's standard
+/// library cannot tell apart.)
+fn python_printable(c: char) -> bool {
+    !(c.is_control()
+        || matches!(
+            c,
+            '\u{a0}'
+                | '\u{ad}'
+                | '\u{1680}'
+                | '\u{2000}'..='\u{200f}'
+                | '\u{2028}'..='\u{202f}'
+                | '\u{205f}'..='\u{2064}'
+                | '\u{3000}'
+                | '\u{feff}'
+        ))
+}
+
 /// This process's view of itself, and of the children it started and has not yet joined.
 struct ProcessState {
     identity: Vec<u32>,
@@ -565,5 +687,49 @@ fn exit_children() {
         info!("calling join() for process {}", child.name);
         let _ = child.wait();
         forget_child(child);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_are_named_as_cpython_3_11_names_them() {
+        // CPython 3.11's `multiprocessing.process._exitcode_to_name` on Linux x86_64.
+        for (code, name) in [
+            (0, "0"),
+            (1, "1"),
+            (255, "255"),
+            (-15, "-SIGTERM"),
+            (-9, "-SIGKILL"),
+            (-2, "-SIGINT"),
+            (-6, "-SIGABRT"),
+            (-17, "-SIGCHLD"),
+            (-29, "-SIGPOLL"),
+            (-34, "-SIGRTMIN"),
+            (-40, "-40"),
+            (-64, "-SIGRTMAX"),
+            (-65, "-65"),
+            (i32::MIN, "-2147483648"),
+        ] {
+            assert_eq!(exitcode_name(code), name, "exit code {code}");
+        }
+    }
+
+    #[test]
+    fn names_are_quoted_as_python_repr_quotes_them() {
+        // Each right-hand side is what CPython 3.11's `repr()` printed for the left-hand side.
+        for (name, repr) in [
+            ("Process-1", "'Process-1'"),
+            ("worker 1", "'worker 1'"),
+            ("a'b", "\"a'b\""),
+            ("a\"b'", "'a\"b\\''"),
+            ("back\\slash", "'back\\\\slash'"),
+            ("x\ty\u{1}\u{7f}\u{a0}é\u{2028}", "'x\\ty\\x01\\x7f\\xa0é\\u2028'"),
+            ("", "''"),
+        ] {
+            assert_eq!(python_repr(name), repr, "repr of {name:?}");
+        }
     }
 }

@@ -38,6 +38,11 @@ fn main() {
             ("child_stdin_is_dev_null", child_stdin_is_dev_null),
             ("join_timeout_duration_max", join_timeout_duration_max),
             ("fork_not_made_by_the_crate", fork_not_made_by_the_crate),
+            ("repr_follows_the_process_through_its_states", repr_follows_the_process_through_its_states),
+            ("repr_names_the_exit_code_and_the_daemon_flag", repr_names_the_exit_code_and_the_daemon_flag),
+            ("repr_of_a_run_type_and_a_quoted_name", repr_of_a_run_type_and_a_quoted_name),
+            ("repr_in_another_process_is_unknown", repr_in_another_process_is_unknown),
+            ("process_exit_in_a_child_runs_its_exit_steps", process_exit_in_a_child_runs_its_exit_steps),
         ],
         &[
             ("never_joins", scenario_never_joins),
@@ -46,6 +51,7 @@ fn main() {
             ("daemon_left_running", scenario_daemon_left_running),
             ("panics", scenario_panics),
             ("foreign_fork", scenario_foreign_fork),
+            ("child_exits_with_process_exit", scenario_child_exits_with_process_exit),
         ],
     );
 }
@@ -476,4 +482,133 @@ fn fork_not_made_by_the_crate() {
     let (status, output) = harness::scenario("foreign_fork");
     assert!(status.success(), "{output}");
     assert!(output.contains("foreign fork ok"), "{output}");
+}
+
+// The texts below are CPython 3.11's `repr` of a process, as multiprocessing_terminate.py prints
+// it (reference runs: `<Process name='Process-1' pid=30199 parent=30158 started>`...) and as
+// CPython's `BaseProcess.__repr__` builds it for the other states.
+
+fn repr_follows_the_process_through_its_states() {
+    let parent = std::process::id();
+    let mut p = sleeper();
+    assert_eq!(p.to_string(), format!("<Process name='Process-1' parent={parent} initial>"));
+    p.start().unwrap();
+    let pid = p.pid().unwrap();
+    assert_eq!(p.to_string(), format!("<Process name='Process-1' pid={pid} parent={parent} started>"));
+    p.terminate().unwrap();
+    assert_eq!(p.join().unwrap(), -15);
+    let stopped = format!("<Process name='Process-1' pid={pid} parent={parent} stopped exitcode=-SIGTERM>");
+    assert_eq!(p.to_string(), stopped);
+    // `{:?}` is the same repr, not a Rust struct.
+    assert_eq!(format!("{p:?}"), stopped);
+}
+
+fn repr_names_the_exit_code_and_the_daemon_flag() {
+    let parent = std::process::id();
+    let mut fine = Process::new(|| ());
+    let mut failed = Process::new(|| Err::<(), _>("no luck"));
+    let mut killed = sleeper().with_daemon(true);
+    for p in [&mut fine, &mut failed, &mut killed] {
+        p.start().unwrap();
+    }
+    killed.kill().unwrap();
+    let (fine_pid, failed_pid, killed_pid) =
+        (fine.pid().unwrap(), failed.pid().unwrap(), killed.pid().unwrap());
+    // No join: like CPython's, the repr looks at the child, so an ended one shows `stopped`.
+    let until_stopped = |p: &Process| {
+        let started = Instant::now();
+        while p.exitcode().is_none() {
+            assert!(started.elapsed() < Duration::from_secs(30), "the child never ended");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        p.to_string()
+    };
+    assert_eq!(
+        until_stopped(&fine),
+        format!("<Process name='Process-1' pid={fine_pid} parent={parent} stopped exitcode=0>")
+    );
+    assert_eq!(
+        until_stopped(&failed),
+        format!("<Process name='Process-2' pid={failed_pid} parent={parent} stopped exitcode=1>")
+    );
+    assert_eq!(
+        until_stopped(&killed),
+        format!(
+            "<Process name='Process-3' pid={killed_pid} parent={parent} stopped exitcode=-SIGKILL daemon>"
+        )
+    );
+    // Printing reaped them; join still reports their codes.
+    assert_eq!((fine.join().unwrap(), failed.join().unwrap(), killed.join().unwrap()), (0, 1, -9));
+    let daemon = sleeper().with_daemon(true);
+    assert_eq!(daemon.to_string(), format!("<Process name='Process-4' parent={parent} initial daemon>"));
+}
+
+fn repr_of_a_run_type_and_a_quoted_name() {
+    struct Worker;
+    impl Run for Worker {
+        fn run(&mut self) -> multiprocessing::Result<()> {
+            Ok(())
+        }
+    }
+    let parent = std::process::id();
+    // Python: `<Worker name='Worker-1' parent=... initial>`, the class's name first.
+    assert_eq!(
+        Process::from(Worker).to_string(),
+        format!("<Worker name='Worker-1' parent={parent} initial>")
+    );
+    // Python's repr of a str switches to double quotes around a single quote.
+    let named = Process::new(|| ()).with_name("worker's");
+    assert_eq!(named.to_string(), format!("<Process name=\"worker's\" parent={parent} initial>"));
+}
+
+fn repr_in_another_process_is_unknown() {
+    // A child forked with a copy of the handle in memory cannot ask about that process (it is
+    // not its child): CPython says `unknown`, and so must this, without touching the process.
+    let parent = std::process::id();
+    let mut p = sleeper();
+    p.start().unwrap();
+    let pid = p.pid().unwrap();
+    let shared = std::rc::Rc::new(p);
+    let copy = shared.clone();
+    let seen = in_child(move || copy.to_string());
+    assert_eq!(seen, format!("<Process name='Process-1' pid={pid} parent={parent} unknown>"));
+    let mut p = std::rc::Rc::try_unwrap(shared)
+        .unwrap_or_else(|_| panic!("the parent's copy of the closure was kept"));
+    assert_eq!(p.to_string(), format!("<Process name='Process-1' pid={pid} parent={parent} started>"));
+    p.kill().unwrap();
+    assert_eq!(p.join().unwrap(), -9);
+}
+
+fn scenario_child_exits_with_process_exit() {
+    multiprocessing::log_to_stderr(log::LevelFilter::Info);
+    let queue: Queue<Vec<u8>> = Queue::new().unwrap();
+    let q = queue.clone();
+    let mut p = Process::new(move || -> () {
+        // No newline: only a flush at exit writes it.
+        print!("no newline, ");
+        // More than the ring holds: the service thread is still writing it when `exit` is called.
+        q.put(vec![7; 3 << 20]).unwrap();
+        std::process::exit(3);
+    });
+    p.start().unwrap();
+    let got = queue.get_timeout(Duration::from_secs(30)).unwrap();
+    let code = p.join().unwrap();
+    println!("got {} bytes, exitcode {code}", got.len());
+}
+
+fn process_exit_in_a_child_runs_its_exit_steps() {
+    // Python's `sys.exit(3)` in a target is `std::process::exit(3)` (examples-basics' exitcode
+    // does it): the crate's `atexit` hook runs the child's own exit steps (CPython's
+    // `_exit_function`), which flush the queue, and the standard library flushes stdout.
+    let (status, output) = harness::scenario("child_exits_with_process_exit");
+    assert!(status.success(), "{output}");
+    assert!(
+        output.contains("got 3145728 bytes, exitcode 3\n"),
+        "the message or the code was lost:\n{output}"
+    );
+    assert!(output.contains("no newline, "), "the child's stdout was not flushed:\n{output}");
+    assert!(
+        output.contains("[INFO/Process-1] process shutting down\n"),
+        "no exit steps in the child:\n{output}"
+    );
 }
