@@ -63,6 +63,93 @@ pub enum Error {
     /// `send` on a [`Connection`](crate::Connection) whose other end is closed in every process.
     /// Equivalent to Python's `BrokenPipeError`.
     BrokenPipe,
+    /// An [`Array`](crate::Array) index past its end. Equivalent to Python's `IndexError`.
+    IndexOutOfRange {
+        /// The index asked for.
+        index: usize,
+        /// The array's length.
+        len: usize,
+    },
+    /// `acquire` of a [`Lock`](crate::Lock) that this thread already holds: it would wait for
+    /// itself forever, as CPython's does. An [`RLock`](crate::RLock) may be taken again.
+    WouldDeadlock,
+    /// `release` of a lock this process does not hold: a guard copied into a child by `fork`.
+    /// Equivalent to Python's `AssertionError: attempt to release recursive lock not owned by
+    /// thread`.
+    NotLockOwner,
+    /// [`Condition`](crate::Condition) `wait`: as many waiters as the condition has room for
+    /// are already waiting.
+    TooManyWaiters {
+        /// How many waiters a condition holds at once.
+        limit: usize,
+    },
+    /// [`BoundedSemaphore::release`](crate::BoundedSemaphore::release) past the initial value.
+    /// Equivalent to Python's `ValueError: semaphore or lock released too many times`.
+    SemaphoreReleasedTooManyTimes,
+    /// [`Barrier::wait`](crate::Barrier::wait) on a broken barrier, or a barrier that broke while
+    /// this party waited: a party timed out or died while waiting, or someone called `abort()`
+    /// or `reset()`. Equivalent to Python's `threading.BrokenBarrierError`.
+    BrokenBarrier,
+    /// The [`Barrier`](crate::Barrier)'s action panicked in this party (the last to arrive); the
+    /// barrier is broken for the others. In Python the action's exception is raised here.
+    BarrierActionPanicked(String),
+    /// A [`Manager`](crate::Manager)'s server process is gone (shut down, or killed): a proxy's
+    /// request cannot be answered, and the objects it held are lost. CPython raises `EOFError`,
+    /// `BrokenPipeError` or `ConnectionRefusedError`, depending on the moment.
+    ManagerGone {
+        /// The server's pid.
+        pid: u32,
+    },
+    /// [`Namespace::get`](crate::Namespace::get) of an attribute that was never set. Equivalent
+    /// to Python's `AttributeError: 'Namespace' object has no attribute 'name'`.
+    NoAttribute {
+        /// The attribute asked for.
+        name: String,
+    },
+    /// A [`ListProxy`](crate::ListProxy) index past its end. Equivalent to Python's `IndexError:
+    /// list index out of range`.
+    ListIndexOutOfRange {
+        /// The index asked for.
+        index: usize,
+        /// The list's length.
+        len: usize,
+    },
+    /// [`ListProxy::remove`](crate::ListProxy::remove) of a value the list does not hold.
+    /// Equivalent to Python's `ValueError: list.remove(x): x not in list`.
+    NotInList,
+    /// A [`Manager`](crate::Manager)'s server refused a request it could not make sense of, or
+    /// sent a reply the proxy could not read (the text says which). Not expected from this
+    /// crate's own proxies.
+    ManagerRefused(String),
+    /// A [`Pool`](crate::Pool) worker died while it ran a task (killed, `abort`, `exit`): the
+    /// task failed, and a new worker takes its place. CPython's `Pool` would wait forever.
+    WorkerDied {
+        /// The worker's name, `ForkPoolWorker-N`.
+        worker: String,
+        /// Its pid.
+        pid: u32,
+        /// Its exit code: `-N` when signal N killed it (`-9` for `SIGKILL`).
+        exitcode: i32,
+    },
+    /// A [`Pool`](crate::Pool) task panicked; its worker ended (exit code 1) and a new one
+    /// takes its place. In Python the task's exception is raised again by `get()` or `map()`.
+    TaskPanicked {
+        /// The worker's name, `ForkPoolWorker-N`.
+        worker: String,
+        /// What the panic said.
+        message: String,
+    },
+    /// A [`Pool`](crate::Pool) worker's initializer failed (returned an error or panicked), so
+    /// the pool runs no task. CPython's `Pool` would start failing workers forever.
+    InitializerFailed {
+        /// The worker's name, `ForkPoolWorker-N`.
+        worker: String,
+        /// What the initializer said, or how the worker ended.
+        reason: String,
+    },
+    /// [`AsyncResult::get_timeout`](crate::AsyncResult::get_timeout): the result was not ready
+    /// in time; it may still come. Equivalent to Python's `multiprocessing.TimeoutError`.
+    Timeout,
     /// A method was called in a state where Python raises (`start` twice, `join` before
     /// `start`, `join_thread` before `close`...). The text says which.
     InvalidState(&'static str),
@@ -116,6 +203,76 @@ impl fmt::Display for Error {
                 "send on a Pipe whose other end is closed in every process: nobody can read it \
                  (Python: BrokenPipeError)"
             ),
+            Error::IndexOutOfRange { index, len } => write!(
+                f,
+                "index {index} is out of range for an Array of {len} elements (Python: IndexError)"
+            ),
+            Error::WouldDeadlock => write!(
+                f,
+                "acquire of a Lock this thread already holds: it would wait for itself forever \
+                 (Python hangs; an RLock can be taken again by its holder)"
+            ),
+            Error::NotLockOwner => write!(
+                f,
+                "release of a lock this process does not hold (Python: AssertionError, attempt to \
+                 release recursive lock not owned by thread)"
+            ),
+            Error::TooManyWaiters { limit } => write!(
+                f,
+                "wait on a Condition that already has {limit} waiters, the most it can hold"
+            ),
+            Error::SemaphoreReleasedTooManyTimes => write!(
+                f,
+                "semaphore or lock released too many times: a BoundedSemaphore cannot go above its \
+                 initial value (Python: ValueError)"
+            ),
+            Error::BrokenBarrier => write!(
+                f,
+                "barrier is broken: a party timed out or died while waiting, or abort() or reset() \
+                 was called (Python: threading.BrokenBarrierError)"
+            ),
+            Error::BarrierActionPanicked(why) => write!(
+                f,
+                "the barrier's action panicked: {why}; the barrier is broken for the other parties \
+                 (Python raises the action's exception in this party)"
+            ),
+            Error::ManagerGone { pid } => write!(
+                f,
+                "the Manager's server process (pid {pid}) is gone: it was shut down or killed, and \
+                 the shared objects it held are lost (Python: EOFError or ConnectionRefusedError)"
+            ),
+            Error::NoAttribute { name } => {
+                write!(f, "'Namespace' object has no attribute '{name}' (Python: AttributeError)")
+            }
+            Error::ListIndexOutOfRange { index, len } => write!(
+                f,
+                "list index {index} out of range for a list of {len} items (Python: IndexError)"
+            ),
+            Error::NotInList => write!(f, "list.remove(x): x not in list (Python: ValueError)"),
+            Error::ManagerRefused(why) => write!(f, "the Manager's server refused a request: {why}"),
+            Error::WorkerDied { worker, pid, exitcode } => {
+                let signal = exitcode.checked_neg().and_then(|n| nix::sys::signal::Signal::try_from(n).ok());
+                let how = signal.map_or(String::new(), |s| format!(" (killed by {})", s.as_str()));
+                write!(
+                    f,
+                    "pool worker {worker} (pid {pid}) died with exit code {exitcode}{how} while \
+                     running a task: the task failed, and a new worker takes its place (CPython's \
+                     Pool would wait forever)"
+                )
+            }
+            Error::TaskPanicked { worker, message } => write!(
+                f,
+                "a task panicked in pool worker {worker}: {message}; the worker ended with exit \
+                 code 1 and a new one takes its place (Python raises the task's exception here)"
+            ),
+            Error::InitializerFailed { worker, reason } => write!(
+                f,
+                "the initializer of pool worker {worker} failed: {reason}; the pool runs no task \
+                 (CPython's Pool would start failing workers forever)"
+            ),
+            Error::Timeout => {
+                write!(f, "the result was not ready in time (Python: multiprocessing.TimeoutError)")
+            }
             Error::InvalidState(why) => f.write_str(why),
         }
     }
@@ -162,6 +319,9 @@ mod tests {
             Error::Empty,
             Error::Io(io::Error::from_raw_os_error(libc::EAGAIN)),
             Error::MessageTooLarge { size: 2, limit: 1 },
+            Error::WouldDeadlock,
+            Error::NotLockOwner,
+            Error::TooManyWaiters { limit: 1024 },
         ];
         for error in errors {
             let debug = format!("{error:?}");
@@ -172,9 +332,69 @@ mod tests {
         // Where Python has a name for the failure, the sentence gives it.
         for (error, python) in
             [(Error::Empty, "queue.Empty"), (Error::Full, "queue.Full"), (Error::Closed, "ValueError"),
-             (Error::EndOfFile, "EOFError"), (Error::BrokenPipe, "BrokenPipeError")]
+             (Error::EndOfFile, "EOFError"), (Error::BrokenPipe, "BrokenPipeError"),
+             (Error::IndexOutOfRange { index: 3, len: 2 }, "IndexError"),
+             (Error::NotLockOwner, "AssertionError")]
         {
             assert!(error.to_string().contains(python), "{error}");
         }
+    }
+
+    #[test]
+    fn pool_messages_name_the_worker_and_how_it_ended() {
+        let died = Error::WorkerDied { worker: "ForkPoolWorker-3".into(), pid: 4242, exitcode: -9 };
+        let panicked = Error::TaskPanicked { worker: "ForkPoolWorker-2".into(), message: "boom".into() };
+        let initializer =
+            Error::InitializerFailed { worker: "ForkPoolWorker-1".into(), reason: "no database".into() };
+        for error in [&died, &panicked, &initializer, &Error::Timeout] {
+            let debug = format!("{error:?}");
+            assert_eq!(debug, error.to_string());
+            assert!(debug.contains(' ') && !debug.contains(" { "), "{debug}");
+        }
+        assert!(died.to_string().starts_with(
+            "pool worker ForkPoolWorker-3 (pid 4242) died with exit code -9 (killed by SIGKILL) while running a task"
+        ));
+        let exited = Error::WorkerDied { worker: "ForkPoolWorker-1".into(), pid: 1, exitcode: 3 };
+        assert!(exited.to_string().contains("exit code 3 while"), "{exited}");
+        assert!(panicked.to_string().contains("ForkPoolWorker-2: boom; the worker ended with exit code 1"));
+        assert!(initializer.to_string().contains("ForkPoolWorker-1 failed: no database;"));
+        assert!(Error::Timeout.to_string().contains("multiprocessing.TimeoutError"));
+    }
+
+    #[test]
+    fn semaphore_and_barrier_messages_are_sentences_naming_python() {
+        for (error, python) in [
+            (Error::SemaphoreReleasedTooManyTimes, "ValueError"),
+            (Error::BrokenBarrier, "threading.BrokenBarrierError"),
+            (Error::BarrierActionPanicked("boom".into()), "exception"),
+        ] {
+            let debug = format!("{error:?}");
+            assert_eq!(debug, error.to_string());
+            assert!(debug.contains(python) && debug.contains(' ') && !debug.contains(" { "), "{debug}");
+        }
+        let released = Error::SemaphoreReleasedTooManyTimes.to_string();
+        assert!(released.starts_with("semaphore or lock released too many times"), "{released}");
+        assert!(Error::BarrierActionPanicked("boom".into()).to_string().contains("panicked: boom;"));
+    }
+
+    #[test]
+    fn manager_messages_are_sentences_naming_python() {
+        for (error, python) in [
+            (Error::ManagerGone { pid: 7 }, "EOFError"),
+            (Error::NoAttribute { name: "value".into() }, "AttributeError"),
+            (Error::ListIndexOutOfRange { index: 3, len: 2 }, "IndexError"),
+            (Error::NotInList, "ValueError"),
+        ] {
+            let debug = format!("{error:?}");
+            assert_eq!(debug, error.to_string());
+            assert!(debug.contains(python) && debug.contains(' ') && !debug.contains(" { "), "{debug}");
+        }
+        // CPython's own text, then the exception's name.
+        assert_eq!(
+            Error::NoAttribute { name: "value".into() }.to_string(),
+            "'Namespace' object has no attribute 'value' (Python: AttributeError)"
+        );
+        assert!(Error::ManagerGone { pid: 7 }.to_string().contains("(pid 7) is gone"));
+        assert!(Error::ManagerRefused("why".into()).to_string().ends_with("refused a request: why"));
     }
 }

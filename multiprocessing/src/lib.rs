@@ -64,6 +64,55 @@
 //! An [`Event`] is a flag in shared memory; [`Event::wait`] sleeps on it with a futex, and
 //! [`Event::set`] wakes every waiter in every process.
 //!
+//! # Locks and conditions
+//!
+//! A [`Lock`] (or an [`RLock`], which its holder may take again) is a robust pthread mutex in
+//! shared memory: `acquire` returns a guard that releases it when dropped (Python's
+//! `with lock:`), and a process killed while holding it does not leave it held: the next
+//! `acquire` gets it, and [`LockGuard::previous_holder_died`] says so. A [`Condition`] adds a
+//! table of waiters in shared memory beside its lock: `wait`, `wait_for`, `notify`,
+//! `notify_all` on its guard, oldest waiter first; a notification given to a waiter that dies
+//! is passed on to the next, and no waiter sleeps longer than 100 ms without looking again.
+//!
+//! ```rust,no_run
+//! use multiprocessing::{Condition, Process};
+//!
+//! let cond = Condition::new()?;
+//! let c = cond.clone();
+//! let mut p = Process::new(move || -> multiprocessing::Result<()> {
+//!     let mut c = c.acquire()?; // with cond:
+//!     c.wait() //                    cond.wait()
+//! });
+//! p.start()?;
+//! std::thread::sleep(std::time::Duration::from_secs(1));
+//! cond.acquire()?.notify_all()?;
+//! p.join()?;
+//! # Ok::<(), multiprocessing::Error>(())
+//! ```
+//!
+//! # Semaphores and barriers
+//!
+//! A [`Semaphore`] counts units: `acquire` takes one (waiting while there are none) and returns a
+//! guard that gives it back when dropped (Python's `with s:`); a [`BoundedSemaphore`] refuses a
+//! `release` past its initial value. A unit held by a process that is killed comes back to the
+//! semaphore, so `Semaphore(3)` still means "at most 3 at once". A [`Barrier`] makes `parties`
+//! processes wait for each other, cycle after cycle; a party killed while it waits breaks it
+//! for the others, who get [`Error::BrokenBarrier`] instead of waiting forever.
+//!
+//! ```rust,no_run
+//! use multiprocessing::{Process, Semaphore};
+//!
+//! let s = Semaphore::new(3)?;
+//! let child_s = s.clone();
+//! let mut p = Process::new(move || -> multiprocessing::Result<()> {
+//!     let _active = child_s.acquire()?; // with s:
+//!     Ok(())
+//! });
+//! p.start()?;
+//! p.join()?;
+//! # Ok::<(), multiprocessing::Error>(())
+//! ```
+//!
 //! # Logging
 //!
 //! [`log_to_stderr`] prints the crate's lifecycle messages, and any `log` record of the program,
@@ -98,11 +147,15 @@ compile_error!(
 );
 
 #[cfg(target_os = "linux")]
+mod condition;
+#[cfg(target_os = "linux")]
 mod error;
 #[cfg(target_os = "linux")]
 mod event;
 #[cfg(target_os = "linux")]
 mod lifecycle;
+#[cfg(target_os = "linux")]
+mod lock;
 #[cfg(target_os = "linux")]
 mod logging;
 #[cfg(target_os = "linux")]
@@ -117,6 +170,8 @@ mod shm;
 mod wire;
 
 #[cfg(target_os = "linux")]
+pub use condition::{Condition, ConditionGuard};
+#[cfg(target_os = "linux")]
 pub use error::{Error, Result};
 #[cfg(target_os = "linux")]
 pub use event::Event;
@@ -124,6 +179,8 @@ pub use event::Event;
 /// program needs no `log` dependency of its own to choose one.
 #[cfg(target_os = "linux")]
 pub use log::LevelFilter;
+#[cfg(target_os = "linux")]
+pub use lock::{ConditionLock, Lock, LockGuard, RLock, RLockGuard};
 #[cfg(target_os = "linux")]
 pub use logging::{Logger, get_logger, log_to_stderr};
 #[cfg(target_os = "linux")]

@@ -113,6 +113,18 @@ pub(crate) struct RobustMutex {
 // many processes); every access goes through the pthread functions.
 unsafe impl Sync for RobustMutex {}
 
+/// The kinds of [`RobustMutex`]: what happens when the thread that holds it locks it again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MutexKind {
+    /// It waits for itself forever (the queue's locks, which never do it).
+    Normal,
+    /// The second lock fails with `EDEADLK` (a `try_lock` with `EBUSY`): a `Lock` reports the
+    /// mistake instead of hanging.
+    ErrorCheck,
+    /// The second lock succeeds and counts; as many unlocks release it (an `RLock`).
+    Recursive,
+}
+
 /// What happened when taking a [`RobustMutex`].
 pub(crate) enum Locked<'a> {
     /// The lock is ours. `owner_died` is true when the previous holder died holding it.
@@ -138,6 +150,21 @@ impl RobustMutex {
     /// Call once, before any process or thread can lock it: right after the shared mapping is
     /// created, before the first fork.
     pub(crate) unsafe fn init(&self) -> io::Result<()> {
+        // SAFETY: the caller's contract is this function's.
+        unsafe { self.init_kind(MutexKind::Normal) }
+    }
+
+    /// Initialises the mutex in place as process-shared and robust, of the given kind.
+    ///
+    /// # Safety
+    ///
+    /// As [`init`](RobustMutex::init): once, before anyone can lock it.
+    pub(crate) unsafe fn init_kind(&self, kind: MutexKind) -> io::Result<()> {
+        let kind = match kind {
+            MutexKind::Normal => libc::PTHREAD_MUTEX_NORMAL,
+            MutexKind::ErrorCheck => libc::PTHREAD_MUTEX_ERRORCHECK,
+            MutexKind::Recursive => libc::PTHREAD_MUTEX_RECURSIVE,
+        };
         let mut attr = MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
         // SAFETY: `attr` is initialised by pthread_mutexattr_init before it is used and destroyed
         // after; `self.raw` is ours to initialise (the caller guarantees no one uses it yet).
@@ -151,6 +178,7 @@ impl RobustMutex {
                             libc::PTHREAD_MUTEX_ROBUST,
                         ))
                     })
+                    .and_then(|()| check(libc::pthread_mutexattr_settype(attr.as_mut_ptr(), kind)))
                     .and_then(|()| check(libc::pthread_mutex_init(self.raw.get(), attr.as_ptr())));
             libc::pthread_mutexattr_destroy(attr.as_mut_ptr());
             result
@@ -202,6 +230,19 @@ impl RobustMutex {
     pub(crate) unsafe fn unlock(&self) {
         // SAFETY: the caller holds the mutex (contract above).
         unsafe { libc::pthread_mutex_unlock(self.raw.get()) };
+    }
+
+    /// Releases the mutex without a guard, and says whether the calling thread held it: a robust
+    /// mutex knows its owner, and refuses (`EPERM`) an unlock by any other thread.
+    ///
+    /// # Safety
+    ///
+    /// The calling thread should hold the mutex, as for [`unlock`](RobustMutex::unlock); if it
+    /// does not, nothing is changed and `EPERM` comes back.
+    pub(crate) unsafe fn unlock_checked(&self) -> io::Result<()> {
+        // SAFETY: the mutex was initialised by `init_kind`; a robust mutex checks the owner
+        // itself, so an unlock by a thread that does not hold it is refused, not obeyed.
+        check(unsafe { libc::pthread_mutex_unlock(self.raw.get()) })
     }
 
     fn outcome(&self, rc: libc::c_int) -> io::Result<Locked<'_>> {
