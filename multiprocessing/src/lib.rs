@@ -147,6 +147,8 @@ compile_error!(
 );
 
 #[cfg(target_os = "linux")]
+mod barrier;
+#[cfg(target_os = "linux")]
 mod condition;
 #[cfg(target_os = "linux")]
 mod error;
@@ -165,10 +167,14 @@ mod process;
 #[cfg(target_os = "linux")]
 mod queue;
 #[cfg(target_os = "linux")]
+mod semaphore;
+#[cfg(target_os = "linux")]
 mod shm;
 #[cfg(target_os = "linux")]
 mod wire;
 
+#[cfg(target_os = "linux")]
+pub use barrier::Barrier;
 #[cfg(target_os = "linux")]
 pub use condition::{Condition, ConditionGuard};
 #[cfg(target_os = "linux")]
@@ -189,6 +195,8 @@ pub use pipe::{Connection, pipe};
 pub use process::{Process, ProcessInfo, Run, TargetResult, active_children, cpu_count, current_process};
 #[cfg(target_os = "linux")]
 pub use queue::{JoinableQueue, Queue};
+#[cfg(target_os = "linux")]
+pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
 #[cfg(target_os = "linux")]
 pub use wire::MAX_MESSAGE_SIZE;
 #[cfg(all(target_os = "linux", feature = "test-support"))]

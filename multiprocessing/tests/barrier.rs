@@ -1,0 +1,519 @@
+//! Tests for `Barrier` across real processes, parties killed at random instants included. Each
+//! runs in a fresh process (see harness/mod.rs).
+
+mod harness;
+
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use multiprocessing::{Barrier, Error, Event, Process, Queue};
+
+fn main() {
+    harness::main(
+        &[
+            ("smoke", smoke),
+            (
+                "parties_are_released_together_with_unique_indices_and_one_action_per_cycle",
+                parties_are_released_together_with_unique_indices_and_one_action_per_cycle,
+            ),
+            ("a_timeout_breaks_the_barrier_for_every_party", a_timeout_breaks_the_barrier_for_every_party),
+            ("the_default_timeout_of_with_timeout", the_default_timeout_of_with_timeout),
+            (
+                "a_party_killed_while_waiting_breaks_the_barrier",
+                a_party_killed_while_waiting_breaks_the_barrier,
+            ),
+            (
+                "a_party_killed_while_running_the_action_breaks_the_barrier",
+                a_party_killed_while_running_the_action_breaks_the_barrier,
+            ),
+            (
+                "parties_killed_at_random_instants_never_leave_the_others_hanging",
+                parties_killed_at_random_instants_never_leave_the_others_hanging,
+            ),
+            (
+                "abort_breaks_waiters_and_later_waits_until_reset",
+                abort_breaks_waiters_and_later_waits_until_reset,
+            ),
+            (
+                "reset_breaks_the_waiters_and_the_barrier_is_usable_after",
+                reset_breaks_the_waiters_and_the_barrier_is_usable_after,
+            ),
+            ("an_action_that_panics_breaks_the_barrier", an_action_that_panics_breaks_the_barrier),
+            (
+                "a_timeout_does_not_count_once_every_party_has_arrived",
+                a_timeout_does_not_count_once_every_party_has_arrived,
+            ),
+        ],
+        &[],
+    );
+}
+
+/// Counters in an anonymous shared mapping made before the fork, so every process sees the same
+/// ones: the tests' own instrument, independent of the crate. Never unmapped (a test is one
+/// short process), hence `'static`.
+fn shared_counters(len: usize) -> &'static [AtomicI64] {
+    use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous};
+    let bytes = NonZeroUsize::new(len * size_of::<AtomicI64>()).expect("at least one counter");
+    // SAFETY: a fresh anonymous mapping aliases no Rust object and is zero-filled, which is a
+    // valid `AtomicI64`; it is page-aligned, and never unmapped, so the slice lives as long as
+    // the process.
+    unsafe {
+        let ptr =
+            mmap_anonymous(None, bytes, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED)
+                .expect("mmap");
+        std::slice::from_raw_parts(ptr.as_ptr().cast::<AtomicI64>(), len)
+    }
+}
+
+/// Waits until `condition` holds, failing after 30 s with `what`.
+fn eventually(what: &str, condition: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !condition() {
+        assert!(started.elapsed() < Duration::from_secs(30), "{what}: not within 30 s");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// What a party's `wait` gave, in a form a queue carries: the index, or the error's kind.
+#[derive(Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+enum Outcome {
+    Passed(usize),
+    Broken,
+    ActionPanicked(String),
+    Other(String),
+}
+
+impl From<multiprocessing::Result<usize>> for Outcome {
+    fn from(result: multiprocessing::Result<usize>) -> Outcome {
+        match result {
+            Ok(index) => Outcome::Passed(index),
+            Err(Error::BrokenBarrier) => Outcome::Broken,
+            Err(Error::BarrierActionPanicked(why)) => Outcome::ActionPanicked(why),
+            Err(other) => Outcome::Other(other.to_string()),
+        }
+    }
+}
+
+/// A process that waits at `barrier` (at most `timeout`) and sends what it got, and how long it
+/// waited, to `results`.
+fn party(barrier: &Barrier, timeout: Duration, results: &Queue<(Outcome, Duration)>) -> Process {
+    let (b, r) = (barrier.clone(), results.clone());
+    let mut p = Process::new(move || {
+        let started = Instant::now();
+        let outcome = Outcome::from(b.wait_timeout(timeout));
+        r.put((outcome, started.elapsed()))
+    });
+    p.start().unwrap();
+    p
+}
+
+fn smoke() {
+    let b = Barrier::new(1).unwrap();
+    assert_eq!(b.wait().unwrap(), 0);
+    assert_eq!(b.wait().unwrap(), 0);
+    assert_eq!((b.parties(), b.n_waiting(), b.broken()), (1, 0, false));
+    assert_eq!(format!("{b:?}"), "<Barrier waiters=0/1>");
+    b.abort().unwrap();
+    assert!(b.broken());
+    assert!(matches!(b.wait(), Err(Error::BrokenBarrier)));
+    assert_eq!(format!("{b:?}"), "<Barrier broken, parties=1>");
+    b.reset().unwrap();
+    assert_eq!(b.wait().unwrap(), 0);
+    assert!(matches!(Barrier::new(0), Err(Error::InvalidState(_))));
+    assert!(matches!(Barrier::new(257), Err(Error::InvalidState(_))));
+    assert!(Barrier::new(256).is_ok());
+}
+
+/// Four parties (three children and the parent), 200 cycles, an action that counts. After each
+/// `wait` a party checks that all four had arrived in that cycle, that the action ran exactly
+/// once in it, and (for the last party) that it ran in its own process; the indices of a cycle
+/// are 0, 1, 2 and 3, each once.
+fn parties_are_released_together_with_unique_indices_and_one_action_per_cycle() {
+    const PARTIES: usize = 4;
+    const CYCLES: usize = 200;
+    // [0]: actions run; [1]: pid of the last process that ran it; [2]: failed checks;
+    // [3..3 + CYCLES]: arrivals per cycle; [3 + CYCLES..]: bits of the indices given per cycle.
+    let counters = shared_counters(3 + 2 * CYCLES);
+    let barrier = Barrier::with_action(PARTIES, move || {
+        counters[0].fetch_add(1, Ordering::SeqCst);
+        counters[1].store(i64::from(std::process::id()), Ordering::SeqCst);
+    })
+    .unwrap();
+    let run = move |b: &Barrier| -> multiprocessing::Result<()> {
+        for cycle in 0..CYCLES {
+            counters[3 + cycle].fetch_add(1, Ordering::SeqCst);
+            let index = b.wait_timeout(Duration::from_secs(30))?;
+            let arrived = counters[3 + cycle].load(Ordering::SeqCst);
+            let actions = counters[0].load(Ordering::SeqCst);
+            let bit = 1 << index;
+            let seen = counters[3 + CYCLES + cycle].fetch_or(bit, Ordering::SeqCst);
+            let last_ran_it =
+                index + 1 < PARTIES || counters[1].load(Ordering::SeqCst) == i64::from(std::process::id());
+            if arrived != PARTIES as i64 || actions != cycle as i64 + 1 || seen & bit != 0 || !last_ran_it {
+                counters[2].fetch_add(1, Ordering::SeqCst);
+                eprintln!(
+                    "cycle {cycle}: index {index}, {arrived} arrived, {actions} actions, seen {seen:b}"
+                );
+            }
+        }
+        Ok(())
+    };
+    let started = Instant::now();
+    let mut children: Vec<Process> = (1..PARTIES)
+        .map(|_| {
+            let b = barrier.clone();
+            let mut p = Process::new(move || run(&b));
+            p.start().unwrap();
+            p
+        })
+        .collect();
+    run(&barrier).unwrap();
+    for p in &mut children {
+        assert_eq!(p.join().unwrap(), 0);
+    }
+    println!("FIGURES {CYCLES} cycles of {PARTIES} processes in {:.1?}", started.elapsed());
+    assert_eq!(counters[2].load(Ordering::SeqCst), 0, "checks failed (see above)");
+    assert_eq!(counters[0].load(Ordering::SeqCst), CYCLES as i64);
+    for cycle in 0..CYCLES {
+        assert_eq!(counters[3 + CYCLES + cycle].load(Ordering::SeqCst), 0b1111, "indices of cycle {cycle}");
+    }
+    assert_eq!((barrier.n_waiting(), barrier.broken()), (0, false));
+}
+
+/// Three parties; one child waits with a long limit, the parent with 200 ms: the parent's wait
+/// breaks the barrier after about 200 ms, and the child's returns `BrokenBarrier` then too. The
+/// barrier stays broken until `reset`, and works after it.
+fn a_timeout_breaks_the_barrier_for_every_party() {
+    let barrier = Barrier::new(3).unwrap();
+    let results: Queue<(Outcome, Duration)> = Queue::new().unwrap();
+    let mut child = party(&barrier, Duration::from_secs(60), &results);
+    eventually("the child waits", || barrier.n_waiting() == 1);
+    let started = Instant::now();
+    assert!(matches!(barrier.wait_timeout(Duration::from_millis(200)), Err(Error::BrokenBarrier)));
+    let took = started.elapsed();
+    assert!((Duration::from_millis(190)..Duration::from_secs(5)).contains(&took), "broke after {took:?}");
+    let (outcome, _) = results.get_timeout(Duration::from_secs(5)).expect("the child still waits");
+    assert_eq!(outcome, Outcome::Broken);
+    assert_eq!(child.join().unwrap(), 0);
+    assert!(barrier.broken());
+    let started = Instant::now();
+    assert!(matches!(barrier.wait_timeout(Duration::from_secs(10)), Err(Error::BrokenBarrier)));
+    assert!(started.elapsed() < Duration::from_secs(1), "a wait on a broken barrier waited");
+    barrier.reset().unwrap();
+    assert!(!barrier.broken());
+    let mut children = [
+        party(&barrier, Duration::from_secs(30), &results),
+        party(&barrier, Duration::from_secs(30), &results),
+    ];
+    let index = barrier.wait_timeout(Duration::from_secs(30)).unwrap();
+    let mut indices = vec![index];
+    for p in &mut children {
+        assert_eq!(p.join().unwrap(), 0);
+        match results.get().unwrap() {
+            (Outcome::Passed(index), _) => indices.push(index),
+            other => panic!("after the reset a party got {other:?}"),
+        }
+    }
+    indices.sort();
+    assert_eq!(indices, [0, 1, 2]);
+}
+
+/// `with_timeout` is the limit of `wait()`, as Python's `Barrier(parties, timeout=t)`.
+fn the_default_timeout_of_with_timeout() {
+    let barrier = Barrier::new(2).unwrap().with_timeout(Duration::from_millis(200));
+    let started = Instant::now();
+    assert!(matches!(barrier.wait(), Err(Error::BrokenBarrier)));
+    let took = started.elapsed();
+    assert!((Duration::from_millis(190)..Duration::from_secs(5)).contains(&took), "broke after {took:?}");
+    assert!(barrier.broken());
+}
+
+/// Four parties, three of which come: two children wait, one is SIGKILLed; the other child and
+/// the parent get `BrokenBarrier` within a second (CPython's would wait forever).
+fn a_party_killed_while_waiting_breaks_the_barrier() {
+    let barrier = Barrier::new(4).unwrap();
+    let results: Queue<(Outcome, Duration)> = Queue::new().unwrap();
+    let mut victim = party(&barrier, Duration::from_secs(60), &results);
+    let mut survivor = party(&barrier, Duration::from_secs(60), &results);
+    eventually("both children wait", || barrier.n_waiting() == 2);
+    std::thread::sleep(Duration::from_millis(50));
+    // The parent waits too, from before the kill: a thread kills.
+    let pid = nix::unistd::Pid::from_raw(victim.pid().unwrap() as i32);
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(150));
+        let killed_at = Instant::now();
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+        killed_at
+    });
+    let outcome = Outcome::from(barrier.wait_timeout(Duration::from_secs(30)));
+    let broken_at = Instant::now();
+    let killed_at = killer.join().unwrap();
+    assert_eq!(outcome, Outcome::Broken);
+    assert_eq!(victim.join().unwrap(), -9);
+    let (outcome, _) = results.get_timeout(Duration::from_secs(5)).expect("the other child still waits");
+    assert_eq!(outcome, Outcome::Broken);
+    assert_eq!(survivor.join().unwrap(), 0);
+    let latency = broken_at.saturating_duration_since(killed_at);
+    println!("FIGURES the parent's wait broke {latency:?} after the party was killed");
+    assert!(latency < Duration::from_millis(1500), "the barrier broke {latency:?} after the kill");
+    assert!(barrier.broken());
+}
+
+/// Three parties, an action that sleeps: the last child to arrive runs it and is SIGKILLed in
+/// it; the other child gets `BrokenBarrier` within a second or so.
+fn a_party_killed_while_running_the_action_breaks_the_barrier() {
+    let acting = Event::new().unwrap();
+    let a = acting.clone();
+    let barrier = Barrier::with_action(2, move || {
+        a.set();
+        std::thread::sleep(Duration::from_secs(60));
+    })
+    .unwrap();
+    let results: Queue<(Outcome, Duration)> = Queue::new().unwrap();
+    let mut first = party(&barrier, Duration::from_secs(60), &results);
+    eventually("the first child waits", || barrier.n_waiting() == 1);
+    let mut last = party(&barrier, Duration::from_secs(60), &results);
+    assert!(acting.wait_timeout(Duration::from_secs(30)), "the action never ran");
+    let killed_at = Instant::now();
+    last.kill().unwrap();
+    assert_eq!(last.join().unwrap(), -9);
+    let (outcome, _) = results.get_timeout(Duration::from_secs(5)).expect("the first child still waits");
+    let latency = killed_at.elapsed();
+    assert_eq!(outcome, Outcome::Broken);
+    assert_eq!(first.join().unwrap(), 0);
+    println!("FIGURES the waiting party got BrokenBarrier {latency:?} after the acting one was killed");
+    assert!(barrier.broken());
+}
+
+/// A tiny xorshift generator: random kill instants without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Round after round, six barriers of three parties at once, each party a process that waits at
+/// its barrier cycle after cycle (a random pause of up to 2 ms before each `wait`, whose limit
+/// is 500 ms); one party of each barrier is SIGKILLed at a random instant. The two others must
+/// end, with `BrokenBarrier`, soon: within a few slices when the dead party was inside `wait`,
+/// by their timeout when it died between two waits (a party that has not arrived cannot be told
+/// from a late one). Then the barrier is reset, and must work for three new parties.
+fn parties_killed_at_random_instants_never_leave_the_others_hanging() {
+    const ROUNDS: usize = 4;
+    const GROUPS: usize = 6;
+    const TIMEOUT: Duration = Duration::from_millis(500);
+    let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    let mut rng = Rng(seed);
+    let started = Instant::now();
+    let (mut kills, mut detected, mut timed_out, mut hangs, mut cycles) = (0, 0, 0, 0, 0);
+    let mut slowest_detection = Duration::ZERO;
+    for round in 0..ROUNDS {
+        // Per group: [0] cycles passed, [1] parties that ended broken, [2] other endings.
+        let counters = shared_counters(3 * GROUPS);
+        let barriers: Vec<Barrier> = (0..GROUPS).map(|_| Barrier::new(3).unwrap()).collect();
+        let mut groups: Vec<Vec<Process>> = barriers
+            .iter()
+            .enumerate()
+            .map(|(group, barrier)| {
+                (0..3u64)
+                    .map(|party| {
+                        let b = barrier.clone();
+                        let mut rng = Rng(seed ^ ((round * GROUPS + group) as u64 * 3 + party + 1) << 20);
+                        let mut p = Process::new(move || {
+                            // Cycles until the barrier breaks; then counts how it ended.
+                            let ending = loop {
+                                std::thread::sleep(Duration::from_micros(rng.below(2000)));
+                                match b.wait_timeout(TIMEOUT) {
+                                    Ok(_) => counters[3 * group].fetch_add(1, Ordering::SeqCst),
+                                    Err(Error::BrokenBarrier) => break 1,
+                                    Err(_) => break 2,
+                                };
+                            };
+                            counters[3 * group + ending].fetch_add(1, Ordering::SeqCst);
+                        })
+                        .with_daemon(true);
+                        p.start().unwrap();
+                        p
+                    })
+                    .collect()
+            })
+            .collect();
+        // Kill one party of each group, then see how long the two others take to end.
+        let mut killed_at = Vec::new();
+        for group in &mut groups {
+            std::thread::sleep(Duration::from_micros(rng.below(5000)));
+            let victim = rng.below(3) as usize;
+            group[victim].kill().unwrap();
+            killed_at.push(Instant::now());
+            assert_eq!(group.remove(victim).join().unwrap(), -9);
+            kills += 1;
+        }
+        // Watch every group at once: when did its two survivors both end?
+        let mut ended: Vec<Option<Duration>> = vec![None; GROUPS];
+        while ended.iter().any(Option::is_none) && killed_at[0].elapsed() < Duration::from_secs(5) {
+            for (group, processes) in groups.iter().enumerate() {
+                if ended[group].is_none() && processes.iter().all(|p| !p.is_alive()) {
+                    ended[group] = Some(killed_at[group].elapsed());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for (group, processes) in groups.iter_mut().enumerate() {
+            match ended[group] {
+                Some(took) if took < TIMEOUT - Duration::from_millis(100) => {
+                    detected += 1;
+                    slowest_detection = slowest_detection.max(took);
+                }
+                Some(_) => timed_out += 1,
+                None => {
+                    hangs += 1;
+                    println!("round {round}: a party still waits 5 s after another was killed");
+                }
+            }
+            for p in processes.iter_mut() {
+                if p.is_alive() {
+                    p.kill().unwrap();
+                }
+                let code = p.join().unwrap();
+                assert!(code == 0 || ended[group].is_none(), "a party failed: exit code {code}");
+            }
+        }
+        for (group, barrier) in barriers.iter().enumerate() {
+            assert_eq!(counters[3 * group + 2].load(Ordering::SeqCst), 0, "a party got another error");
+            assert_eq!(
+                counters[3 * group + 1].load(Ordering::SeqCst),
+                2,
+                "the survivors did not both end broken"
+            );
+            cycles += counters[3 * group].load(Ordering::SeqCst);
+            assert!(barrier.broken());
+            // Reset, and three new parties (two children and the parent) pass it.
+            barrier.reset().unwrap();
+            let results: Queue<(Outcome, Duration)> = Queue::new().unwrap();
+            let mut fresh = [
+                party(barrier, Duration::from_secs(10), &results),
+                party(barrier, Duration::from_secs(10), &results),
+            ];
+            let mine = Outcome::from(barrier.wait_timeout(Duration::from_secs(10)));
+            assert!(
+                matches!(mine, Outcome::Passed(_)),
+                "round {round}: after the reset the parent got {mine:?}"
+            );
+            for p in &mut fresh {
+                assert_eq!(p.join().unwrap(), 0);
+                let (outcome, _) = results.get().unwrap();
+                assert!(
+                    matches!(outcome, Outcome::Passed(_)),
+                    "round {round}: after the reset a party got {outcome:?}"
+                );
+            }
+        }
+    }
+    println!(
+        "FIGURES seed {seed}: {kills} parties killed in {:.1?} ({cycles} cycles passed): the others \
+         ended {detected} times by noticing the death (slowest {slowest_detection:.1?}), {timed_out} \
+         times by their timeout (the victim was between two waits); {hangs} hangs; every barrier \
+         worked after reset",
+        started.elapsed()
+    );
+    assert_eq!(hangs, 0);
+    assert!(detected > 0, "no death was noticed: every party was killed between two waits?");
+}
+
+/// `abort()` while a party waits: it gets `BrokenBarrier`; so does every later `wait`, at once,
+/// until `reset()`; after it three parties pass.
+fn abort_breaks_waiters_and_later_waits_until_reset() {
+    let barrier = Barrier::new(3).unwrap();
+    let results: Queue<(Outcome, Duration)> = Queue::new().unwrap();
+    let mut waiter = party(&barrier, Duration::from_secs(60), &results);
+    eventually("the child waits", || barrier.n_waiting() == 1);
+    barrier.abort().unwrap();
+    let (outcome, _) = results.get_timeout(Duration::from_secs(5)).expect("the child still waits");
+    assert_eq!(outcome, Outcome::Broken);
+    assert_eq!(waiter.join().unwrap(), 0);
+    assert!(barrier.broken());
+    let started = Instant::now();
+    assert!(matches!(barrier.wait(), Err(Error::BrokenBarrier)));
+    assert!(started.elapsed() < Duration::from_secs(1));
+    barrier.reset().unwrap();
+    assert!(!barrier.broken());
+    let mut children = [
+        party(&barrier, Duration::from_secs(30), &results),
+        party(&barrier, Duration::from_secs(30), &results),
+    ];
+    assert!(barrier.wait_timeout(Duration::from_secs(30)).is_ok());
+    for p in &mut children {
+        assert_eq!(p.join().unwrap(), 0);
+        assert!(matches!(results.get().unwrap().0, Outcome::Passed(_)));
+    }
+}
+
+/// `reset()` while two parties wait: both get `BrokenBarrier`, the barrier is not broken after
+/// (Python's `reset` leaves it usable), and the next cycle passes.
+fn reset_breaks_the_waiters_and_the_barrier_is_usable_after() {
+    let barrier = Barrier::new(3).unwrap();
+    let results: Queue<(Outcome, Duration)> = Queue::new().unwrap();
+    let mut waiters = [
+        party(&barrier, Duration::from_secs(60), &results),
+        party(&barrier, Duration::from_secs(60), &results),
+    ];
+    eventually("both children wait", || barrier.n_waiting() == 2);
+    barrier.reset().unwrap();
+    for p in &mut waiters {
+        assert_eq!(
+            results.get_timeout(Duration::from_secs(5)).expect("a child still waits").0,
+            Outcome::Broken
+        );
+        assert_eq!(p.join().unwrap(), 0);
+    }
+    assert!(!barrier.broken());
+    assert_eq!(barrier.n_waiting(), 0);
+    let mut children = [
+        party(&barrier, Duration::from_secs(30), &results),
+        party(&barrier, Duration::from_secs(30), &results),
+    ];
+    assert!(barrier.wait_timeout(Duration::from_secs(30)).is_ok());
+    for p in &mut children {
+        assert_eq!(p.join().unwrap(), 0);
+        assert!(matches!(results.get().unwrap().0, Outcome::Passed(_)));
+    }
+}
+
+/// The action panics in the last party (the parent): its `wait` returns the panic's message, the
+/// child's `BrokenBarrier`, and the barrier is broken.
+fn an_action_that_panics_breaks_the_barrier() {
+    let barrier = Barrier::with_action(2, || panic!("boom")).unwrap();
+    let results: Queue<(Outcome, Duration)> = Queue::new().unwrap();
+    let mut child = party(&barrier, Duration::from_secs(60), &results);
+    eventually("the child waits", || barrier.n_waiting() == 1);
+    let outcome = Outcome::from(barrier.wait_timeout(Duration::from_secs(30)));
+    assert_eq!(outcome, Outcome::ActionPanicked("boom".into()));
+    assert_eq!(
+        results.get_timeout(Duration::from_secs(5)).expect("the child still waits").0,
+        Outcome::Broken
+    );
+    assert_eq!(child.join().unwrap(), 0);
+    assert!(barrier.broken());
+}
+
+/// Once every party has arrived, a waiter's timeout no longer breaks the barrier while the last
+/// one runs the action (in CPython the waiter could not even look before the action ends): a
+/// first party with a 500 ms limit, an action of 800 ms, and the first party passes.
+fn a_timeout_does_not_count_once_every_party_has_arrived() {
+    let barrier = Barrier::with_action(2, || std::thread::sleep(Duration::from_millis(800))).unwrap();
+    let results: Queue<(Outcome, Duration)> = Queue::new().unwrap();
+    let mut first = party(&barrier, Duration::from_millis(500), &results);
+    eventually("the child waits", || barrier.n_waiting() == 1);
+    assert_eq!(barrier.wait_timeout(Duration::from_secs(30)).unwrap(), 1);
+    let (outcome, waited) = results.get_timeout(Duration::from_secs(5)).expect("the child still waits");
+    assert_eq!(outcome, Outcome::Passed(0));
+    assert!(waited >= Duration::from_millis(750), "the child passed before the action ended: {waited:?}");
+    assert_eq!(first.join().unwrap(), 0);
+    assert!(!barrier.broken());
+}
