@@ -114,12 +114,54 @@ def event_ping_pong(n):
     return elapsed / n * 1e6  # us per round trip
 
 
+def _take_turns(lock, turn, me, n):
+    done = 0
+    while done < n:
+        with lock:
+            if turn.value == me:
+                turn.value = 1 - me
+                done += 1
+
+
+def lock_handoff(n):
+    lock = multiprocessing.Lock()
+    turn = multiprocessing.RawValue("i", 0)
+    p = multiprocessing.Process(target=_take_turns, args=(lock, turn, 1, n))
+    p.start()
+    start = time.perf_counter()
+    _take_turns(lock, turn, 0, n)
+    p.join()
+    elapsed = time.perf_counter() - start
+    assert p.exitcode == 0
+    return elapsed / n * 1e6  # us per round trip
+
+
+def _increment(counter, n):
+    for _ in range(n):
+        with counter.get_lock():
+            counter.value += 1
+
+
+def value_increment(n):
+    counter = multiprocessing.Value("q", 0)
+    p = multiprocessing.Process(target=_increment, args=(counter, n))
+    p.start()
+    start = time.perf_counter()
+    _increment(counter, n)
+    p.join()
+    elapsed = time.perf_counter() - start
+    assert p.exitcode == 0 and counter.value == 2 * n, f"the counter is {counter.value}"
+    return elapsed / (2 * n) * 1e9  # ns per increment
+
+
 METRICS = {
     "start-join": start_join,
     "queue-small": queue_small,
     "queue-1mib": queue_1mib,
     "joinable-20k": joinable,
     "event-ping-pong": event_ping_pong,
+    "lock-handoff": lock_handoff,
+    "value-increment": value_increment,
 }
 
 if __name__ == "__main__":

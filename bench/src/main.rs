@@ -31,7 +31,7 @@ struct Args {
     #[arg(long)]
     no_python: bool,
     /// Measure only these metrics (repeatable): start-join, queue-small, queue-1mib,
-    /// joinable-20k, event-ping-pong.
+    /// joinable-20k, event-ping-pong, lock-handoff, value-increment.
     #[arg(long = "metric", value_name = "NAME")]
     metrics: Vec<String>,
 }
@@ -53,7 +53,7 @@ struct Metric {
     goal_vs_cpython: f64,
 }
 
-const METRICS: [Metric; 5] = [
+const METRICS: [Metric; 7] = [
     Metric {
         name: "start-join",
         unit: "us/process",
@@ -108,6 +108,28 @@ const METRICS: [Metric; 5] = [
         python_size: (1_000, 100),
         goal_vs_limit: Some(1.0 / 1.5),
         goal_vs_cpython: 5.0,
+    },
+    Metric {
+        name: "lock-handoff",
+        unit: "us/round trip",
+        higher_is_better: false,
+        ours: workloads::lock_handoff,
+        limit: Some(raw::lock_handoff),
+        size: (20_000, 500),
+        python_size: (2_000, 100),
+        goal_vs_limit: Some(0.5),
+        goal_vs_cpython: 10.0,
+    },
+    Metric {
+        name: "value-increment",
+        unit: "ns/increment",
+        higher_is_better: false,
+        ours: workloads::value_increment,
+        limit: Some(raw::value_increment),
+        size: (1_000_000, 20_000),
+        python_size: (50_000, 2_000),
+        goal_vs_limit: Some(0.5),
+        goal_vs_cpython: 10.0,
     },
 ];
 

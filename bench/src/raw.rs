@@ -168,3 +168,102 @@ impl SharedWord {
         }
     }
 }
+
+/// The smallest correct process-shared lock: one futex word, 0 free, 1 taken, 2 taken with
+/// sleepers (Drepper's "Futexes Are Tricky", mutex 3), spinning up to 20 us before sleeping, as
+/// the crate's waits do. Not robust: a holder that dies leaves it taken forever, which is the
+/// work the crate's `Lock` does on top.
+struct FutexLock {
+    word: SharedWord,
+}
+
+impl FutexLock {
+    fn lock(&self) {
+        let word = self.word.word;
+        if word.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+            return;
+        }
+        let spin_until = Instant::now() + std::time::Duration::from_micros(20);
+        while Instant::now() < spin_until {
+            for _ in 0..16 {
+                std::hint::spin_loop();
+            }
+            if word.load(Ordering::Relaxed) == 0
+                && word.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_ok()
+            {
+                return;
+            }
+        }
+        while word.swap(2, Ordering::Acquire) != 0 {
+            // SAFETY: FUTEX_WAIT on a live, aligned word; no timeout; shared (not private).
+            unsafe {
+                libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, 2, std::ptr::null::<u8>());
+            }
+        }
+    }
+
+    fn unlock(&self) {
+        if self.word.word.swap(0, Ordering::Release) == 2 {
+            // SAFETY: FUTEX_WAKE on a live, aligned word.
+            unsafe {
+                libc::syscall(libc::SYS_futex, self.word.word.as_ptr(), libc::FUTEX_WAKE, 1);
+            }
+        }
+    }
+}
+
+/// Two processes take turns through a raw futex lock: each takes it, and if the turn (a second
+/// shared word) is its own, passes it and counts; `n` round trips (two hand-offs each).
+/// Microseconds per round trip.
+pub fn lock_handoff(n: u64) -> Result<f64, String> {
+    let lock = FutexLock { word: SharedWord::new()? };
+    let turn = SharedWord::new()?;
+    let side = move |me: u32, lock: &FutexLock, turn: &SharedWord| {
+        let mut done = 0;
+        while done < n {
+            lock.lock();
+            if turn.word.load(Ordering::Relaxed) == me {
+                turn.word.store(1 - me, Ordering::Relaxed);
+                done += 1;
+            }
+            lock.unlock();
+        }
+    };
+    let mut other = {
+        let (lock, turn) = (FutexLock { word: lock.word.clone() }, turn.clone());
+        Process::new(move || side(1, &lock, &turn))
+    };
+    other.start().map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    side(0, &lock, &turn);
+    if other.join().map_err(|e| e.to_string())? != 0 {
+        return Err("the raw lock's other side failed".into());
+    }
+    Ok(started.elapsed().as_secs_f64() / n as f64 * 1e6)
+}
+
+/// Two processes each add 1 to an atomic in shared memory `n` times: nanoseconds per increment.
+pub fn value_increment(n: u64) -> Result<f64, String> {
+    let counter = SharedWord::new()?;
+    let side = move |counter: &SharedWord| {
+        for _ in 0..n {
+            counter.word.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    let mut other = {
+        let counter = counter.clone();
+        Process::new(move || side(&counter))
+    };
+    other.start().map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    side(&counter);
+    if other.join().map_err(|e| e.to_string())? != 0 {
+        return Err("the raw counter's other side failed".into());
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let total = counter.word.load(Ordering::SeqCst) as u64;
+    if total != (2 * n) as u32 as u64 {
+        return Err(format!("the raw counter is {total}, not {}", 2 * n));
+    }
+    Ok(seconds / (2 * n) as f64 * 1e9)
+}

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use multiprocessing::{Event, JoinableQueue, Process, Queue};
+use multiprocessing::{Event, JoinableQueue, Process, Queue, Value};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
@@ -191,4 +191,59 @@ pub fn event_ping_pong(n: u64) -> Result<f64, String> {
         return Err("the pong process failed".into());
     }
     Ok(seconds / n as f64 * 1e6)
+}
+
+/// Two processes take turns through the crate's lock (a `Value`'s): each takes it, and if the
+/// turn is its own, passes it and counts; `n` round trips. Microseconds per round trip.
+pub fn lock_handoff(n: u64) -> Result<f64, String> {
+    let turn = Value::new(0_u32).map_err(|e| e.to_string())?;
+    let side = move |me: u32, turn: &Value<u32>| -> Result<(), String> {
+        let mut done = 0;
+        while done < n {
+            let mut whose = turn.lock().map_err(|e| e.to_string())?;
+            if *whose == me {
+                *whose = 1 - me;
+                done += 1;
+            }
+        }
+        Ok(())
+    };
+    let mut other = {
+        let turn = turn.clone();
+        Process::new(move || side(1, &turn))
+    };
+    other.start().map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    side(0, &turn)?;
+    if other.join().map_err(|e| e.to_string())? != 0 {
+        return Err("the lock's other side failed".into());
+    }
+    Ok(started.elapsed().as_secs_f64() / n as f64 * 1e6)
+}
+
+/// Two processes each add 1 to a `Value` under its lock `n` times: nanoseconds per increment.
+pub fn value_increment(n: u64) -> Result<f64, String> {
+    let counter = Value::new(0_u64).map_err(|e| e.to_string())?;
+    let side = move |counter: &Value<u64>| -> Result<(), String> {
+        for _ in 0..n {
+            *counter.lock().map_err(|e| e.to_string())? += 1;
+        }
+        Ok(())
+    };
+    let mut other = {
+        let counter = counter.clone();
+        Process::new(move || side(&counter))
+    };
+    other.start().map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    side(&counter)?;
+    if other.join().map_err(|e| e.to_string())? != 0 {
+        return Err("the counter's other side failed".into());
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let total = counter.get().map_err(|e| e.to_string())?;
+    if total != 2 * n {
+        return Err(format!("the counter is {total}, not {}", 2 * n));
+    }
+    Ok(seconds / (2 * n) as f64 * 1e9)
 }

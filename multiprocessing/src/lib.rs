@@ -171,6 +171,8 @@ mod semaphore;
 #[cfg(target_os = "linux")]
 mod shm;
 #[cfg(target_os = "linux")]
+mod value;
+#[cfg(target_os = "linux")]
 mod wire;
 
 #[cfg(target_os = "linux")]
@@ -197,6 +199,8 @@ pub use process::{Process, ProcessInfo, Run, TargetResult, active_children, cpu_
 pub use queue::{JoinableQueue, Queue};
 #[cfg(target_os = "linux")]
 pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
+#[cfg(target_os = "linux")]
+pub use value::{Array, ArrayGuard, Plain, Value, ValueGuard};
 #[cfg(target_os = "linux")]
 pub use wire::MAX_MESSAGE_SIZE;
 #[cfg(all(target_os = "linux", feature = "test-support"))]

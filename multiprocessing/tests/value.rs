@@ -1,0 +1,196 @@
+//! Tests for `Value` and `Array` across real processes. Each runs in a fresh process (see
+//! harness/mod.rs).
+
+mod harness;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use multiprocessing::{Array, Error, Process, Value};
+
+fn main() {
+    harness::main(
+        &[
+            (
+                "four_processes_increment_under_the_lock_and_none_is_lost",
+                four_processes_increment_under_the_lock_and_none_is_lost,
+            ),
+            (
+                "an_array_written_by_a_child_is_read_by_the_parent",
+                an_array_written_by_a_child_is_read_by_the_parent,
+            ),
+            ("array_index_out_of_range_is_an_index_error", array_index_out_of_range_is_an_index_error),
+            ("two_numbers_in_one_value_change_together", two_numbers_in_one_value_change_together),
+            (
+                "a_holder_killed_at_random_instants_never_leaves_the_value_locked",
+                a_holder_killed_at_random_instants_never_leaves_the_value_locked,
+            ),
+        ],
+        &[],
+    );
+}
+
+fn start_all(processes: &mut [Process]) {
+    for p in processes.iter_mut() {
+        p.start().unwrap();
+    }
+}
+
+fn join_all(processes: &mut [Process]) {
+    for p in processes.iter_mut() {
+        assert_eq!(p.join().unwrap(), 0);
+    }
+}
+
+/// `*v.lock()? += 1` is a read, an add and a write: without the lock, two processes would read
+/// the same number and one increment would be lost. With it, every one counts.
+fn four_processes_increment_under_the_lock_and_none_is_lost() {
+    const EACH: i64 = 5_000;
+    let counter = Value::new(0_i64).unwrap();
+    let mut workers: Vec<Process> = (0..4)
+        .map(|_| {
+            let counter = counter.clone();
+            Process::new(move || -> multiprocessing::Result<()> {
+                for _ in 0..EACH {
+                    let mut n = counter.lock()?;
+                    let read = *n;
+                    std::hint::spin_loop(); // widen the window a race would need
+                    *n = read + 1;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    start_all(&mut workers);
+    join_all(&mut workers);
+    assert_eq!(counter.get().unwrap(), 4 * EACH);
+    counter.set(-1).unwrap();
+    assert_eq!(counter.get().unwrap(), -1);
+}
+
+fn an_array_written_by_a_child_is_read_by_the_parent() {
+    let squares = Array::new(1000, 0_u64).unwrap();
+    assert_eq!(squares.len(), 1000);
+    let points = Array::from_slice(&[[1.5_f64, -2.0], [0.0, 3.25]]).unwrap();
+    let (s, p) = (squares.clone(), points.clone());
+    let mut child = Process::new(move || -> multiprocessing::Result<()> {
+        for (i, x) in s.lock()?.iter_mut().enumerate() {
+            *x = (i * i) as u64;
+        }
+        let mut points = p.lock()?;
+        points.swap(0, 1);
+        points[1][0] = 9.0;
+        Ok(())
+    });
+    child.start().unwrap();
+    assert_eq!(child.join().unwrap(), 0);
+    let got = squares.to_vec().unwrap();
+    assert!(got.iter().enumerate().all(|(i, &x)| x == (i * i) as u64));
+    assert_eq!(squares.get(999).unwrap(), 999 * 999);
+    assert_eq!(points.to_vec().unwrap(), [[0.0, 3.25], [9.0, -2.0]]);
+}
+
+fn array_index_out_of_range_is_an_index_error() {
+    let a = Array::from_slice(&[1_i32, 2, 3]).unwrap();
+    let err = a.get(3).unwrap_err();
+    assert!(matches!(err, Error::IndexOutOfRange { index: 3, len: 3 }), "{err}");
+    assert!(err.to_string().contains("IndexError"), "{err}");
+    let err = a.set(7, 0).unwrap_err();
+    assert!(matches!(err, Error::IndexOutOfRange { index: 7, len: 3 }), "{err}");
+    // Nothing was written by the refused `set`.
+    assert_eq!(a.to_vec().unwrap(), [1, 2, 3]);
+    let empty = Array::<u8>::new(0, 0).unwrap();
+    assert!(empty.is_empty());
+    assert!(empty.get(0).is_err());
+}
+
+/// Two accounts in one `Value<[i64; 2]>`: processes move money between them while the parent
+/// checks, under the same lock, that the total never changes.
+fn two_numbers_in_one_value_change_together() {
+    let accounts = Value::new([1_000_i64, 0]).unwrap();
+    let mut movers: Vec<Process> = (0..2)
+        .map(|k| {
+            let accounts = accounts.clone();
+            Process::new(move || -> multiprocessing::Result<()> {
+                for i in 0..3_000 {
+                    let amount = (i % 7 + k) as i64;
+                    let mut both = accounts.lock()?;
+                    both[0] -= amount;
+                    std::hint::spin_loop();
+                    both[1] += amount;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    start_all(&mut movers);
+    let mut checks = 0;
+    while movers.iter().any(Process::is_alive) {
+        let [a, b] = accounts.get().unwrap();
+        assert_eq!(a + b, 1_000, "a half-done move was seen");
+        checks += 1;
+    }
+    join_all(&mut movers);
+    let [a, b] = accounts.get().unwrap();
+    assert_eq!(a + b, 1_000);
+    assert!(b > 0, "nothing moved");
+    println!("FIGURES value sum checked {checks} times while two processes moved money");
+}
+
+fn busy(time: Duration) {
+    let until = Instant::now() + time;
+    while Instant::now() < until {}
+}
+
+/// A tiny xorshift generator: random kill instants without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// A child increments without end and is SIGKILLed at a random instant, often with the lock
+/// held. Every time, the parent's `lock()` must get the lock within seconds (never a hang), and
+/// when the child died holding it the guard must say so; the count only ever goes up.
+fn a_holder_killed_at_random_instants_never_leaves_the_value_locked() {
+    const KILLS: u64 = 60;
+    let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    let mut rng = Rng(seed);
+    let counter = Value::new(0_u64).unwrap();
+    let (mut died_holding, mut last) = (0, 0);
+    for _ in 0..KILLS {
+        let c = counter.clone();
+        let mut child = Process::new(move || -> multiprocessing::Result<()> {
+            loop {
+                // Half the time with the lock held, half without: kills land in both.
+                let mut n = c.lock()?;
+                *n += 1;
+                busy(Duration::from_micros(50));
+                drop(n);
+                busy(Duration::from_micros(50));
+            }
+        });
+        child.start().unwrap();
+        std::thread::sleep(Duration::from_micros(200 + rng.below(3_000)));
+        child.kill().unwrap();
+        assert_eq!(child.join().unwrap(), -9);
+        let started = Instant::now();
+        let guard = counter.lock().unwrap();
+        let waited = started.elapsed();
+        assert!(waited < Duration::from_secs(5), "lock() took {waited:?} after the holder died");
+        if guard.previous_holder_died() {
+            died_holding += 1;
+        }
+        assert!(*guard >= last, "the count went down: {} after {last}", *guard);
+        last = *guard;
+    }
+    println!(
+        "FIGURES value holder kills={KILLS} died holding the lock={died_holding} count={last} seed={seed}"
+    );
+    assert!(last > 0, "the child never incremented");
+    assert!(died_holding > 0, "no kill landed while the lock was held: the test tested nothing");
+}
