@@ -113,6 +113,26 @@
 //! # Ok::<(), multiprocessing::Error>(())
 //! ```
 //!
+//! # Pools
+//!
+//! A [`Pool`] forks its workers once, then runs a function over many inputs in them
+//! (`map`, `imap`, `apply_async`). The function is a `fn` (a closure that captures nothing):
+//! the workers were forked before the call, so a task names code they already have (the `pool`
+//! module's source explains why, and what to do with state). A worker killed in the middle of a
+//! task fails that task with an error naming it, instead of hanging the pool as in CPython.
+//!
+//! ```rust,no_run
+//! fn do_calculation(data: u64) -> u64 {
+//!     data * 2
+//! }
+//!
+//! let mut pool = multiprocessing::Pool::new(4)?;
+//! assert_eq!(pool.map(do_calculation, 0..4)?, [0, 2, 4, 6]);
+//! pool.close();
+//! pool.join()?;
+//! # Ok::<(), multiprocessing::Error>(())
+//! ```
+//!
 //! # Logging
 //!
 //! [`log_to_stderr`] prints the crate's lifecycle messages, and any `log` record of the program,
@@ -242,6 +262,24 @@ pub struct ReadmePrograms;
 /// let tasks = JoinableQueue::<Option<Task>>::new()?; tasks.put(None)?; tasks.task_done()?; tasks.join()?;
 /// let _ = JoinableQueue::<T>::new()?;
 /// let e = Event::new()?; e.set(); e.wait(); e.wait_timeout(t); e.is_set(); e.clear();
+/// let lock = Lock::new()?; let _guard = lock.acquire()?;
+/// # drop(_guard);
+/// let guard = lock.acquire_timeout(t)?.expect("free"); guard.release()?;
+/// let _ = lock.try_acquire()?;
+/// let _ = RLock::new()?;
+/// let cond = Condition::new()?;
+/// let mut c = cond.acquire()?; c.wait()?;
+/// c.wait_timeout(t)?; c.wait_for(|| true)?; c.notify()?; c.notify_all()?;
+/// # drop(c);
+/// let s = Semaphore::new(3)?; let _unit = s.acquire()?; s.release()?;
+/// let _ = (BoundedSemaphore::new(3)?, Error::SemaphoreReleasedTooManyTimes);
+/// let b = Barrier::new(3)?; b.wait()?;
+/// let v = Value::new(0_i32)?; *v.lock()? += 1; v.get()?; v.set(5)?;
+/// let (i, x) = (1, 2.5);
+/// let a = Array::new(10, 0.0_f64)?; a.get(i)?; a.set(i, x)?; a.to_vec()?;
+/// let (mut parent, mut child) = pipe::<T>(true)?;
+/// # let _ = &mut child;
+/// let conn = &mut parent; conn.send(&obj)?; conn.recv()?; conn.poll(t)?;
 /// # Ok(())
 /// # }
 /// ```
@@ -256,7 +294,8 @@ pub struct PythonTable;
 #[cfg(target_os = "linux")]
 pub mod prelude {
     pub use crate::{
-        Error, Event, JoinableQueue, LevelFilter, Process, Queue, Run, active_children, cpu_count,
-        current_process, get_logger, log_to_stderr,
+        Array, Barrier, BoundedSemaphore, Condition, Connection, Error, Event, JoinableQueue,
+        LevelFilter, Lock, Process, Queue, RLock, Run, Semaphore, Value, active_children,
+        cpu_count, current_process, get_logger, log_to_stderr, pipe,
     };
 }
