@@ -183,15 +183,20 @@ impl FutexLock {
         if word.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_ok() {
             return;
         }
+        // Spin: re-read the word (staying off the line in exclusive mode while it is taken) and
+        // try only when it reads free; look at the clock every 16 reads.
         let spin_until = Instant::now() + std::time::Duration::from_micros(20);
-        while Instant::now() < spin_until {
+        'spin: loop {
             for _ in 0..16 {
+                if word.load(Ordering::Relaxed) == 0
+                    && word.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_ok()
+                {
+                    return;
+                }
                 std::hint::spin_loop();
             }
-            if word.load(Ordering::Relaxed) == 0
-                && word.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_ok()
-            {
-                return;
+            if Instant::now() >= spin_until {
+                break 'spin;
             }
         }
         while word.swap(2, Ordering::Acquire) != 0 {
