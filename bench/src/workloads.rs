@@ -18,27 +18,8 @@ pub struct Small {
 }
 
 impl Small {
-    pub const BYTES: usize = 20;
-
     pub fn new(i: u64) -> Small {
         Small { id: i, x: i as f64 * 0.5, tag: *b"tag!" }
-    }
-
-    /// The limit's encoding: fixed-width bytes, no serde.
-    pub fn to_bytes(self) -> [u8; Self::BYTES] {
-        let mut out = [0u8; Self::BYTES];
-        out[..8].copy_from_slice(&self.id.to_le_bytes());
-        out[8..16].copy_from_slice(&self.x.to_le_bytes());
-        out[16..].copy_from_slice(&self.tag);
-        out
-    }
-
-    pub fn from_bytes(bytes: &[u8; Self::BYTES]) -> Small {
-        Small {
-            id: u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")),
-            x: f64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")),
-            tag: bytes[16..].try_into().expect("4 bytes"),
-        }
     }
 }
 
