@@ -68,9 +68,10 @@
 //!   `notify()` calls would have.
 //!
 //! A dead waiter's slot is freed when a `notify` or a survivor's look meets it, or when the
-//! table is full. Pids are the way the crate names processes (a queue's holders, a lock's);
-//! the start time beside each pid keeps a pid reused by a later process from passing for a
-//! dead waiter (`pid_max` is often 32,768, and a busy machine goes round it in minutes).
+//! table is full. A slot names its waiter by pid and start time, a `ProcessIdentity`: the start
+//! time keeps a later process given a dead waiter's pid from passing for the waiter. Both
+//! questions, the cheap "surely gone?" and the `/proc` one, are `lifecycle.rs`'s (see "Is that
+//! process still running, and is it the same one?" there).
 //!
 //! ## Spinning before sleeping
 //!
@@ -84,10 +85,11 @@
 //! while waiting is handled as a dead waiter above.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::lifecycle::{IdentitySlot, ProcessIdentity};
 use crate::lock::{ConditionLock, RLock, RawGuard, RawLock};
 use crate::shm::{ProcessShared, SharedMemory, futex_wait, futex_wake_all};
 
@@ -117,11 +119,9 @@ struct Slot {
     /// `FREE`, `WAITING` or `NOTIFIED`; the futex word the waiter sleeps on. Written last when
     /// the slot is taken, so a process killed half-way through leaves it `FREE`.
     state: AtomicU32,
-    /// The waiting process.
-    pid: AtomicI32,
-    /// When that process started (clock ticks after boot, as `/proc/<pid>/stat` says), so that
-    /// another process given the same pid later is not taken for the waiter.
-    started: AtomicU64,
+    /// The waiting process: its pid and when it started, so that another process given the
+    /// same pid later is not taken for the waiter.
+    who: IdentitySlot,
     /// The order of the waits: smaller is older.
     ticket: AtomicU64,
     /// For a `NOTIFIED` slot: the `next_ticket` of the notify, so every waiter with a smaller
@@ -143,13 +143,6 @@ struct WaiterTable {
 // SAFETY: all-zero bytes are a valid empty table (every slot FREE, tickets from 0), and every
 // field is an atomic, which works across processes.
 unsafe impl ProcessShared for WaiterTable {}
-
-/// A process: its pid and its start time (see [`Slot::started`]).
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Identity {
-    pid: i32,
-    started: u64,
-}
 
 /// A condition variable shared by processes: wait under a lock until another process notifies.
 ///
@@ -400,7 +393,7 @@ impl<'a> ConditionGuard<'a> {
         self.check_held()?;
         let condition = self.condition;
         let table = &*condition.table;
-        let index = table.register(identity())?;
+        let index = table.register(ProcessIdentity::current())?;
         let slot = &table.slots[index];
         let ticket = slot.ticket.load(Ordering::SeqCst);
         // The slot is taken before the lock is released: a notify from now on finds it.
@@ -477,7 +470,7 @@ impl WaiterTable {
     }
 
     /// Takes a free slot for `me`, WAITING with the next ticket; its index. Lock held.
-    fn register(&self, me: Identity) -> Result<usize> {
+    fn register(&self, me: ProcessIdentity) -> Result<usize> {
         let index = match self.free_slot() {
             Some(index) => index,
             None => {
@@ -487,8 +480,7 @@ impl WaiterTable {
             }
         };
         let slot = &self.slots[index];
-        slot.pid.store(me.pid, Ordering::SeqCst);
-        slot.started.store(me.started, Ordering::SeqCst);
+        slot.who.store(me);
         slot.ticket.store(self.next_ticket.fetch_add(1, Ordering::SeqCst), Ordering::SeqCst);
         slot.bound.store(0, Ordering::SeqCst);
         // Last: until now the slot reads FREE, whoever looks, and whenever this process dies.
@@ -620,54 +612,16 @@ fn spin(done: impl Fn() -> bool, deadline: Option<Instant>) -> bool {
     }
 }
 
-/// This process's pid and start time, read once per process (atomics, not a mutex: a fork
-/// while another thread holds a mutex would leave it held in the child).
-fn identity() -> Identity {
-    static STARTED: AtomicU64 = AtomicU64::new(0);
-    /// The fork generation (plus one) the cache is for, and the pid, in one word.
-    static TAG: AtomicU64 = AtomicU64::new(0);
-    let tag = u64::from(crate::lifecycle::generation()) + 1;
-    let cached = TAG.load(Ordering::SeqCst);
-    if cached >> 32 == tag {
-        return Identity { pid: cached as u32 as i32, started: STARTED.load(Ordering::SeqCst) };
-    }
-    let pid = crate::lock::my_pid();
-    let started = read_stat(pid).map_or(0, |(_, started)| started);
-    // Two threads may both get here; they store the same values.
-    STARTED.store(started, Ordering::SeqCst);
-    TAG.store((tag << 32) | u64::from(pid as u32), Ordering::SeqCst);
-    Identity { pid, started }
-}
-
 /// Whether the waiter of `slot` has ended and been reaped: no process has its pid. One cheap
 /// system call (`kill(pid, 0)`, half a microsecond), for `notify`'s path; a waiter that ended
 /// and was not reaped yet, or whose pid was reused, passes, and is found by [`is_alive`] when a
 /// survivor looks for notifications held by the dead.
 fn surely_gone(slot: &Slot) -> bool {
-    let pid = nix::unistd::Pid::from_raw(slot.pid.load(Ordering::SeqCst));
-    nix::sys::signal::kill(pid, None) == Err(nix::errno::Errno::ESRCH)
+    slot.who.load().is_some_and(ProcessIdentity::surely_gone)
 }
 
 /// Whether the waiter of `slot` is still running: its pid names a running process (not a
 /// zombie) that started when the waiter did. Reads `/proc/<pid>/stat` (about 10 us).
 fn is_alive(slot: &Slot) -> bool {
-    let pid = slot.pid.load(Ordering::SeqCst);
-    let started = slot.started.load(Ordering::SeqCst);
-    match read_stat(pid) {
-        Some((state, start)) => !matches!(state, 'Z' | 'X') && (started == 0 || start == started),
-        // No /proc entry: gone, or /proc not readable (then ask the way the crate always does).
-        None => crate::lifecycle::process_is_running(pid),
-    }
-}
-
-/// The state letter and start time of process `pid`, from `/proc/<pid>/stat`.
-fn read_stat(pid: i32) -> Option<(char, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the name, which is in parentheses and may hold spaces and parentheses: the
-    // state is field 3, the start time field 22.
-    let (_, rest) = stat.rsplit_once(')')?;
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let started = fields.nth(18)?.parse().ok()?;
-    Some((state, started))
+    slot.who.load().is_none_or(ProcessIdentity::is_running)
 }

@@ -1,4 +1,5 @@
-//! The life of a process around `fork` and at exit: the crate's `multiprocessing.util`.
+//! The life of a process around `fork` and at exit, and whether another process still runs: the
+//! crate's `multiprocessing.util`.
 //!
 //! Every shared object of the crate needs two moments handled for it, and this module is the one
 //! place that handles them, so that `Process::start` knows nothing of queues (or locks, pools...):
@@ -31,12 +32,41 @@
 //! no fork can overlap its start-up), and it never ends before the process does. Threads of *your*
 //! program are yours to mind: do not start or end threads at the instant another thread forks
 //! (start your threads before the processes, or join them before you fork).
+//!
+//! # Is that process still running, and is it the same one?
+//!
+//! A killed process cannot say that it is leaving, so every shared object that must not wait
+//! for the dead writes down which processes use it (a queue's holders, a lock's owner, a
+//! semaphore's holders, a condition's waiters), and a process that waits asks whether those
+//! still run. This module gives the one answer they all use. Three easy answers are wrong:
+//!
+//! - **`kill(pid, 0)` alone.** It succeeds for a *zombie*, a process that has ended and that its
+//!   parent has not reaped yet (`wait`ed for), which may take as long as the parent likes. So
+//!   [`process_is_running`] also reads the state letter in `/proc/<pid>/stat`: `Z` (zombie) or
+//!   `X` (being removed) is dead.
+//! - **The pid alone.** Linux gives a pid again once its process is reaped, counting up to
+//!   `pid_max` and starting over: 32768 on many systems (this one too), so a program that forks
+//!   a few thousand processes, or a busy machine in a few minutes, goes round. A process given a
+//!   dead holder's pid would make that holder look alive for as long as it runs. So a
+//!   [`ProcessIdentity`] is the pid *and* the time the process started (field 22 of
+//!   `/proc/<pid>/stat`, in clock ticks since boot), which a later process with the same pid
+//!   does not share: a pid with another start time is another process.
+//! - **A `/proc` read on every operation.** Reading `/proc/<pid>/stat` costs about 10 us,
+//!   `kill(pid, 0)` half a microsecond. A path that runs on every operation (a condition's
+//!   `notify`) asks only the cheap question, [`ProcessIdentity::surely_gone`] ("no process has
+//!   this pid at all"), and leaves zombies and reused pids to a slower path that runs rarely.
+//!
+//! An identity in shared memory is an [`IdentitySlot`]: two words, the start time stored before
+//! the pid, so that a slot whose pid is visible always has its start time. `/proc/<pid>/stat`
+//! is one line, `pid (name) state ppid ...`, where the name is the program's, up to 15 bytes of
+//! anything, spaces and parentheses included: [`parse_stat`] counts the fields from the *last*
+//! `)`.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::panic;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use linkme::distributed_slice;
@@ -293,12 +323,8 @@ static SERVICE_THREADS: AtomicU32 = AtomicU32::new(0);
 /// this process, as `/proc/self/stat` counts them. Such a thread might still put into a queue,
 /// so a `get` must not conclude that nothing can arrive. (True when it cannot be told.)
 pub(crate) fn other_threads_running() -> bool {
-    let threads = std::fs::read_to_string("/proc/self/stat").ok().and_then(|stat| {
-        // Field 20 is num_threads; fields from the 3rd on follow the last ')' (the name can
-        // hold spaces and parentheses).
-        let (_, rest) = stat.rsplit_once(')')?;
-        rest.split_whitespace().nth(17)?.parse::<u32>().ok()
-    });
+    let stat = std::fs::read_to_string("/proc/self/stat").ok();
+    let threads = stat.as_deref().and_then(parse_stat).map(|stat| stat.threads);
     threads.is_none_or(|n| n > 1 + SERVICE_THREADS.load(Ordering::SeqCst))
 }
 
@@ -342,20 +368,223 @@ extern "C" fn exit_hook() {
     let _ = std::io::stdout().flush();
 }
 
-/// Whether `pid` names a running process: it exists (`kill(pid, 0)`) and is not a zombie waiting
-/// to be reaped (the state letter in `/proc/<pid>/stat`). Every shared object that must notice a
-/// dead peer asks this: a queue's holders, a lock's holder, a semaphore's, a barrier's parties.
-pub(crate) fn process_is_running(pid: i32) -> bool {
-    let exists =
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) != Err(nix::errno::Errno::ESRCH);
-    if !exists {
-        return false;
+// ---------------------------------------------------------------------------------------------
+// Telling processes apart (module docs: "Is that process still running, and is it the same one?").
+// ---------------------------------------------------------------------------------------------
+
+/// What the crate reads in `/proc/<pid>/stat` (see proc(5)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProcStat {
+    /// Field 3: `R` running, `S` sleeping, ..., `Z` zombie, `X` dead.
+    pub(crate) state: char,
+    /// Field 20: how many threads the process has.
+    pub(crate) threads: u32,
+    /// Field 22: when the process started, in clock ticks since boot.
+    pub(crate) start: u64,
+}
+
+impl ProcStat {
+    /// Whether the process has ended: a zombie waiting to be reaped, or being removed.
+    pub(crate) fn has_ended(&self) -> bool {
+        matches!(self.state, 'Z' | 'X')
     }
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
-            !matches!(state, Some('Z') | Some('X'))
+}
+
+/// Reads the fields the crate needs from one `/proc/<pid>/stat` line; `None` if it is not one.
+///
+/// The name (field 2) is in parentheses and may itself hold spaces and parentheses, but nothing
+/// after it can hold a `)`: so the fields are counted from the last `)`.
+pub(crate) fn parse_stat(line: &str) -> Option<ProcStat> {
+    let (_, after_name) = line.rsplit_once(')')?;
+    // `fields` starts at field 3.
+    let mut fields = after_name.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let threads = fields.nth(16)?.parse().ok()?; // field 20
+    let start = fields.nth(1)?.parse().ok()?; // field 22
+    Some(ProcStat { state, threads, start })
+}
+
+/// `/proc/<pid>/stat`, read and parsed; `None` when there is no such process, or `/proc` does
+/// not show it.
+fn read_stat(pid: i32) -> Option<ProcStat> {
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// A process, told apart from a later one that is given the same pid: its pid and when it
+/// started (module docs).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct ProcessIdentity {
+    pub(crate) pid: i32,
+    /// Field 22 of `/proc/<pid>/stat`: when the process started, in clock ticks since boot. 0
+    /// when it could not be read; then only the pid is compared.
+    pub(crate) start: u64,
+}
+
+impl ProcessIdentity {
+    /// The calling process. Reads `/proc` once per thread and process, not on every call.
+    pub(crate) fn current() -> ProcessIdentity {
+        thread_local! {
+            /// This process's identity and the fork generation it was read in. A fork makes a
+            /// new process whose thread inherits this cache: it must not believe it.
+            static CACHED: Cell<Option<(u32, ProcessIdentity)>> = const { Cell::new(None) };
         }
-        Err(_) => true,
+        let generation = generation();
+        if let Some((cached_generation, me)) = CACHED.get() {
+            if cached_generation == generation {
+                return me;
+            }
+        }
+        let pid = std::process::id() as i32;
+        let me = ProcessIdentity { pid, start: read_stat(pid).map_or(0, |stat| stat.start) };
+        CACHED.set(Some((generation, me)));
+        me
+    }
+
+    /// Whether no process has this pid at all: it has ended and been reaped. One system call
+    /// (`kill(pid, 0)`, half a microsecond), for paths that run on every operation. False for a
+    /// zombie, and for a later process given the same pid: [`is_running`](Self::is_running)
+    /// tells those apart.
+    pub(crate) fn surely_gone(self) -> bool {
+        let pid = nix::unistd::Pid::from_raw(self.pid);
+        nix::sys::signal::kill(pid, None) == Err(nix::errno::Errno::ESRCH)
+    }
+
+    /// Whether this process still runs: its pid names a process that has not ended (not a
+    /// zombie) and that started when this one did. One `kill(pid, 0)` and one read of
+    /// `/proc/<pid>/stat` (about 10 us). When `/proc` does not show the process (mounted with
+    /// `hidepid`), the pid's existence is the answer.
+    pub(crate) fn is_running(self) -> bool {
+        if self.surely_gone() {
+            return false;
+        }
+        match read_stat(self.pid) {
+            Some(stat) => !stat.has_ended() && (self.start == 0 || stat.start == self.start),
+            None => true,
+        }
+    }
+}
+
+/// A [`ProcessIdentity`] in shared memory, or nobody. Every process reads it with atomics; one
+/// writes it at a time (the owner of the object's lock, or of the slot).
+#[repr(C)]
+pub(crate) struct IdentitySlot {
+    /// The process's pid, or 0 when the slot is empty.
+    pid: AtomicI32,
+    start: AtomicU64,
+}
+
+impl IdentitySlot {
+    /// Who is in the slot; `None` when it is empty.
+    pub(crate) fn load(&self) -> Option<ProcessIdentity> {
+        let pid = self.pid.load(Ordering::SeqCst);
+        (pid != 0).then(|| ProcessIdentity { pid, start: self.start.load(Ordering::SeqCst) })
+    }
+
+    /// Puts `who` in an empty slot (or in one that no other process reads meanwhile). The start
+    /// time goes first, and the pid makes the slot taken: a process killed between the two
+    /// stores leaves the slot empty, never a pid beside another process's start time.
+    pub(crate) fn store(&self, who: ProcessIdentity) {
+        self.start.store(who.start, Ordering::SeqCst);
+        self.pid.store(who.pid, Ordering::SeqCst);
+    }
+
+    /// Empties the slot.
+    pub(crate) fn clear(&self) {
+        self.pid.store(0, Ordering::SeqCst);
+    }
+}
+
+/// Whether `pid` names a running process: it exists (`kill(pid, 0)`) and is not a zombie waiting
+/// to be reaped (the state letter in `/proc/<pid>/stat`). For a pid recorded without its start
+/// time (a queue's holders, a lock's owner): a later process given the same pid passes. Shared
+/// objects that keep the start time ask [`ProcessIdentity::is_running`] instead.
+pub(crate) fn process_is_running(pid: i32) -> bool {
+    ProcessIdentity { pid, start: 0 }.is_running()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// A `/proc/<pid>/stat` line as Linux writes it (52 fields), for a process named `name`.
+    fn stat_line(pid: i32, name: &str, state: char, threads: u32, start: u64) -> String {
+        // Fields 3 to 52; the three the crate reads are set below.
+        let mut fields: Vec<String> = (3..=52).map(|field| (field * 7).to_string()).collect();
+        fields[0] = state.to_string();
+        fields[20 - 3] = threads.to_string();
+        fields[22 - 3] = start.to_string();
+        format!("{pid} ({name}) {}\n", fields.join(" "))
+    }
+
+    #[test]
+    fn parse_stat_counts_fields_from_the_last_parenthesis() {
+        // Read from the first ')', this name would give state 'S', 9 threads...
+        let name = "a) S 9 (b) c";
+        let line = stat_line(4242, name, 'Z', 3, 123_456);
+        let stat = parse_stat(&line).expect("a well-formed line");
+        assert_eq!(stat, ProcStat { state: 'Z', threads: 3, start: 123_456 });
+        assert!(stat.has_ended(), "a zombie has ended");
+    }
+
+    #[test]
+    fn parse_stat_reads_plain_names_and_states() {
+        for (name, state, ended) in [("cat", 'R', false), ("my prog", 'S', false), ("x", 'X', true)] {
+            let stat = parse_stat(&stat_line(7, name, state, 1, 99)).expect("a well-formed line");
+            assert_eq!(stat, ProcStat { state, threads: 1, start: 99 }, "name {name:?}");
+            assert_eq!(stat.has_ended(), ended, "state {state}");
+        }
+    }
+
+    #[test]
+    fn parse_stat_refuses_what_is_not_a_stat_line() {
+        for line in ["", "12 (x", "12 (x) R 1 2 3", "12 (x) R 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 many"] {
+            assert_eq!(parse_stat(line), None, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn current_is_this_process_and_runs() {
+        let me = ProcessIdentity::current();
+        assert_eq!(me.pid, std::process::id() as i32);
+        let stat = parse_stat(&std::fs::read_to_string("/proc/self/stat").unwrap()).unwrap();
+        assert_eq!(me.start, stat.start);
+        assert!(me.start > 0, "this process started after boot");
+        assert_eq!(ProcessIdentity::current(), me, "cached, and the same");
+        assert!(me.is_running());
+        assert!(!me.surely_gone());
+        assert!(process_is_running(me.pid));
+    }
+
+    #[test]
+    fn another_start_time_is_another_process() {
+        // What a dead process's identity looks like once a new process has its pid.
+        let me = ProcessIdentity::current();
+        let other = ProcessIdentity { pid: me.pid, start: me.start + 1 };
+        assert!(!other.is_running(), "same pid, another start time: not the same process");
+        assert!(!other.surely_gone(), "the cheap check cannot tell");
+        let unknown = ProcessIdentity { pid: me.pid, start: 0 };
+        assert!(unknown.is_running(), "start time unknown: the pid decides");
+    }
+
+    #[test]
+    fn a_zombie_is_not_running_and_a_reaped_process_is_surely_gone() {
+        let mut child = std::process::Command::new("true").spawn().expect("spawn `true`");
+        let pid = child.id() as i32;
+        let started = Instant::now();
+        let zombie = loop {
+            match read_stat(pid) {
+                Some(stat) if stat.state == 'Z' => break stat,
+                _ if started.elapsed() > Duration::from_secs(10) => panic!("`true` did not end in 10 s"),
+                _ => std::thread::sleep(Duration::from_millis(1)),
+            }
+        };
+        let child_identity = ProcessIdentity { pid, start: zombie.start };
+        assert!(!child_identity.is_running(), "a zombie is not running");
+        assert!(!process_is_running(pid), "a zombie is not running");
+        assert!(!child_identity.surely_gone(), "a zombie still has its pid");
+        assert!(child.wait().unwrap().success());
+        assert!(child_identity.surely_gone(), "reaped: no process has its pid");
+        assert!(!child_identity.is_running());
     }
 }

@@ -64,12 +64,11 @@
 //! process at a time, at most every [`SLICE`] (100 ms), for all processes together (the sweep
 //! clock), since each look reads `/proc` once per holder. A holder that is no longer
 //! running (gone, or a zombie not yet reaped) has its `held` units put back. A pid alone is not
-//! enough to say who holds: Linux reuses a pid once its process is reaped (`pid_max` is 32768 on
-//! many systems, so a program that forks a few thousand processes sees it happen), and a new
-//! process with the dead holder's pid would look alive forever. So a slot also records the start
-//! time of its process (field 22 of `/proc/<pid>/stat`), and a pid whose start time differs is
-//! another process. A process killed between `acquire` and the drop of its guard thus costs the
-//! others at most about two slices; killed elsewhere, it costs nothing.
+//! enough to say who holds, since Linux gives the pid of a reaped process to a later one: a slot
+//! records the holder's pid and start time, a `ProcessIdentity` (why, and how it is read from
+//! `/proc`: `lifecycle.rs`, "Is that process still running, and is it the same one?"). A process
+//! killed between `acquire` and the drop of its guard thus costs the others at most about two
+//! slices; killed elsewhere, it costs nothing.
 //!
 //! Why not the barrier's way of telling the dead (`barrier.rs`: each party holds a robust mutex of
 //! its own while it waits, and the kernel marks it when the party dies, so a `trylock` answers
@@ -98,16 +97,15 @@
 //! names another live process is not tracked (it is counted as consumed, and its guard gives it
 //! back as `release` would): if its holder dies, it is lost, as every unit is in CPython.
 
-use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use log::debug;
 
 use crate::error::{Error, Result};
-use crate::lifecycle::{generation, process_is_running};
+use crate::lifecycle::{IdentitySlot, ProcessIdentity, generation};
 use crate::shm::{Locked, ProcessShared, RobustGuard, RobustMutex, SharedMemory, futex_wait, futex_wake_all};
 
 /// The longest a waiter sleeps before it looks again on its own, and the shortest time between two
@@ -128,82 +126,9 @@ const MAX_HOLDERS: usize = 256;
 const MAX_VALUE: u32 = i32::MAX as u32;
 
 // ---------------------------------------------------------------------------------------------
-// Telling processes apart, looking for the dead, sleeping in slices (the last two are shared
-// with `barrier.rs`).
+// Looking for the dead, sleeping in slices (both shared with `barrier.rs`). Telling processes
+// apart is `lifecycle.rs`'s: `ProcessIdentity`, `IdentitySlot`.
 // ---------------------------------------------------------------------------------------------
-
-/// A process, told apart from a later one that reuses its pid: its pid and when it started.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-struct Identity {
-    pid: i32,
-    /// Field 22 of `/proc/<pid>/stat`: when the process started, in clock ticks since boot. 0 when
-    /// it could not be read; then only the pid is compared.
-    start: u64,
-}
-
-impl Identity {
-    /// The calling process.
-    fn current() -> Identity {
-        thread_local! {
-            /// This process's identity and the fork generation it was read in: a fork makes a new
-            /// process, whose thread inherits this cache and must not believe it.
-            static CACHED: Cell<Option<(u32, Identity)>> = const { Cell::new(None) };
-        }
-        let generation = generation();
-        if let Some((cached_generation, me)) = CACHED.get() {
-            if cached_generation == generation {
-                return me;
-            }
-        }
-        let pid = std::process::id() as i32;
-        let me = Identity { pid, start: start_ticks(pid).unwrap_or(0) };
-        CACHED.set(Some((generation, me)));
-        me
-    }
-
-    /// Whether this process still runs: its pid names a running process (not a zombie) that
-    /// started when it did.
-    fn is_running(self) -> bool {
-        process_is_running(self.pid)
-            && (self.start == 0 || start_ticks(self.pid).is_none_or(|start| start == self.start))
-    }
-}
-
-/// When process `pid` started (field 22 of `/proc/<pid>/stat`); `None` when it cannot be read.
-fn start_ticks(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The name (field 2) may hold spaces and parentheses: count fields after the last ')'.
-    let (_, rest) = stat.rsplit_once(')')?;
-    // `rest` starts with field 3, so field 22 is the 20th word.
-    rest.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// An [`Identity`] in shared memory, or nobody.
-#[repr(C)]
-struct IdentitySlot {
-    /// The process's pid, or 0 when the slot is free.
-    pid: AtomicI32,
-    start: AtomicU64,
-}
-
-impl IdentitySlot {
-    /// Who is in the slot; `None` when it is free.
-    fn load(&self) -> Option<Identity> {
-        let pid = self.pid.load(Ordering::SeqCst);
-        (pid != 0).then(|| Identity { pid, start: self.start.load(Ordering::SeqCst) })
-    }
-
-    /// Puts `who` in the slot. The start time goes first: the pid is what marks the slot taken.
-    fn store(&self, who: Identity) {
-        self.start.store(who.start, Ordering::SeqCst);
-        self.pid.store(who.pid, Ordering::SeqCst);
-    }
-
-    /// Frees the slot.
-    fn clear(&self) {
-        self.pid.store(0, Ordering::SeqCst);
-    }
-}
 
 /// When someone last looked for dead processes, so that one process looks every [`SLICE`] however
 /// many wait: each look reads `/proc` once per process in the table.
@@ -376,7 +301,7 @@ impl Core {
 
     /// Takes a unit for `me`, with the mutex held and `value > 0`. Returns the holder slot that
     /// records it, or `None` when the table is full (the unit is then untracked).
-    fn take_unit(&self, me: Identity) -> Option<usize> {
+    fn take_unit(&self, me: ProcessIdentity) -> Option<usize> {
         let shm = &*self.shm;
         let (mut mine, mut free) = (None, None);
         for (index, holder) in shm.holders.iter().enumerate() {
@@ -411,7 +336,7 @@ impl Core {
     /// `Ok(None)` when none came in time.
     fn acquire_until(&self, deadline: Option<Instant>, block: bool) -> Result<Option<Taken>> {
         let shm = &*self.shm;
-        let me = Identity::current();
+        let me = ProcessIdentity::current();
         let mut spun = false;
         loop {
             let Some(locked) = self.lock(deadline)? else { return Ok(None) };
@@ -450,7 +375,7 @@ impl Core {
             Some(index) => {
                 let holder = &shm.holders[index];
                 // Always true for a running process: no sweep frees the slot of a live one.
-                if holder.who.load() != Some(Identity::current())
+                if holder.who.load() != Some(ProcessIdentity::current())
                     || held(holder.units.load(Ordering::SeqCst)) == 0
                 {
                     return Ok(());
@@ -481,7 +406,9 @@ impl Core {
         let Some(index) = slot else { return Ok(()) }; // An untracked unit is consumed already.
         let _locked = self.lock_now()?;
         let holder = &self.shm.holders[index];
-        if holder.who.load() != Some(Identity::current()) || held(holder.units.load(Ordering::SeqCst)) == 0 {
+        if holder.who.load() != Some(ProcessIdentity::current())
+            || held(holder.units.load(Ordering::SeqCst)) == 0
+        {
             return Ok(());
         }
         let before = holder.units.fetch_add(CONSUMED_ONE - HELD_ONE, Ordering::SeqCst);
@@ -535,9 +462,9 @@ impl Core {
         if !shm.sweeps.claim() {
             return Ok(false);
         }
-        let me = Identity::current();
+        let me = ProcessIdentity::current();
         // Looked at without the mutex (reading /proc is slow); checked again under it below.
-        let dead: Vec<(usize, Identity)> = shm
+        let dead: Vec<(usize, ProcessIdentity)> = shm
             .holders
             .iter()
             .enumerate()

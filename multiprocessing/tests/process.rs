@@ -5,7 +5,7 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
-use multiprocessing::{Error, Process, Queue, Run, active_children, current_process};
+use multiprocessing::{Error, Event, Process, Queue, Run, Semaphore, active_children, current_process};
 
 fn main() {
     harness::main(
@@ -43,6 +43,7 @@ fn main() {
             ("repr_of_a_run_type_and_a_quoted_name", repr_of_a_run_type_and_a_quoted_name),
             ("repr_in_another_process_is_unknown", repr_in_another_process_is_unknown),
             ("process_exit_in_a_child_runs_its_exit_steps", process_exit_in_a_child_runs_its_exit_steps),
+            ("a_forked_child_is_not_its_parent", a_forked_child_is_not_its_parent),
         ],
         &[
             ("never_joins", scenario_never_joins),
@@ -611,4 +612,29 @@ fn process_exit_in_a_child_runs_its_exit_steps() {
         output.contains("[INFO/Process-1] process shutting down\n"),
         "no exit steps in the child:\n{output}"
     );
+}
+
+fn a_forked_child_is_not_its_parent() {
+    // The crate caches "who am I" (pid and start time, `lifecycle::ProcessIdentity::current`)
+    // per fork generation. A child that believed its parent's cache would record the unit it
+    // takes as its parent's: killed, its unit would never come back, since the parent runs.
+    let s = Semaphore::new(2).unwrap();
+    let _parents = s.acquire().unwrap(); // the parent's identity is cached now
+    let took = Event::new().unwrap();
+    let (s2, took2) = (s.clone(), took.clone());
+    let mut child = Process::new(move || {
+        let _unit = s2.acquire().unwrap();
+        took2.set();
+        std::thread::sleep(Duration::from_secs(60));
+    });
+    child.start().unwrap();
+    assert!(took.wait_timeout(Duration::from_secs(30)), "the child did not take its unit");
+    assert_eq!(s.get_value(), 0);
+    child.kill().unwrap();
+    assert_eq!(child.join().unwrap(), -9);
+    let started = Instant::now();
+    let unit = s.acquire_timeout(Duration::from_secs(5)).unwrap();
+    assert!(unit.is_some(), "the killed child's unit was recorded as its parent's: never given back");
+    // Found at the next look for dead holders: about two 100 ms slices.
+    assert!(started.elapsed() < Duration::from_secs(5));
 }

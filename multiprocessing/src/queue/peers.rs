@@ -18,8 +18,18 @@
 //! from its first instant, in one slot only), and freed when it exits or drops its last handle. A killed
 //! process cannot detach itself: whoever next finds its pid dead frees the slot ("sweeps" it).
 //! Each slot is written only by its own process, except by the one sweeper that frees it.
+//!
+//! A slot names its process by pid alone, not by pid and start time as a semaphore's holders
+//! and a condition's waiters do (`lifecycle.rs`, "Is that process still running, and is it the
+//! same one?"): the pid word also carries the slot's state (free, taken, busy), and the table
+//! has no lock, so a start time in a second word could be read beside another owner's pid. So
+//! when the system gives a dead holder's pid to a new process, the dead holder looks alive: if
+//! the new process attaches the same queue, it frees that slot itself (`release_stale`);
+//! otherwise the queue counts the dead holder until the new process ends, and a `get` waits
+//! where it could have said `Disconnected`, which is what CPython's queue always does.
 
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+
 use crate::lifecycle::process_is_running;
 
 /// Slots per queue. A process beyond this many attached at once is not tracked, and while one is
