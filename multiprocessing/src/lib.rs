@@ -183,6 +183,8 @@ mod logging;
 #[cfg(target_os = "linux")]
 mod pipe;
 #[cfg(target_os = "linux")]
+mod pool;
+#[cfg(target_os = "linux")]
 mod process;
 #[cfg(target_os = "linux")]
 mod queue;
@@ -213,6 +215,8 @@ pub use lock::{ConditionLock, Lock, LockGuard, RLock, RLockGuard};
 pub use logging::{Logger, get_logger, log_to_stderr};
 #[cfg(target_os = "linux")]
 pub use pipe::{Connection, pipe};
+#[cfg(target_os = "linux")]
+pub use pool::{AsyncResult, IMapIterator, Pool, PoolBuilder};
 #[cfg(target_os = "linux")]
 pub use process::{Process, ProcessInfo, Run, TargetResult, active_children, cpu_count, current_process};
 #[cfg(target_os = "linux")]
@@ -295,7 +299,7 @@ pub struct PythonTable;
 pub mod prelude {
     pub use crate::{
         Array, Barrier, BoundedSemaphore, Condition, Connection, Error, Event, JoinableQueue,
-        LevelFilter, Lock, Process, Queue, RLock, Run, Semaphore, Value, active_children,
+        LevelFilter, Lock, Pool, Process, Queue, RLock, Run, Semaphore, Value, active_children,
         cpu_count, current_process, get_logger, log_to_stderr, pipe,
     };
 }
