@@ -19,6 +19,7 @@ mod new;
 mod toml;
 mod transcript;
 mod verify;
+mod wordcount;
 
 use std::path::PathBuf;
 

@@ -264,12 +264,44 @@ pub fn load_transcript(example: &Example) -> Result<Transcript, String> {
     let path = example.transcript_path();
     let source =
         std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let source = check_word_counts(example, &source).map_err(|e| format!("{}: {e}", path.display()))?;
     Transcript::parse(&source, &transcript_vars()).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// The transcripts' machine-dependent value: the consumer example starts 2 x cpu_count().
+/// Handles `@wordcount DIR` (see `wordcount.rs`): the transcript's top 20 must be what a plain
+/// count of the example's `DIR/*.rst` gives. Returns the transcript without the directive.
+fn check_word_counts(example: &Example, source: &str) -> Result<String, String> {
+    let mut rest = String::new();
+    for line in source.lines() {
+        match line.strip_prefix("@wordcount ") {
+            Some(dir) => {
+                let counted = crate::wordcount::top20_lines(&example.dir.join(dir.trim()))?;
+                let transcribed = crate::wordcount::transcript_top20(source);
+                if counted != transcribed {
+                    return Err(format!(
+                        "the top 20 under {:?} is not what a plain count of {} gives:\n{}",
+                        crate::wordcount::HEADER,
+                        dir.trim(),
+                        counted.join("\n")
+                    ));
+                }
+            }
+            None => {
+                rest.push_str(line);
+                rest.push('\n');
+            }
+        }
+    }
+    Ok(rest)
+}
+
+/// The transcripts' machine-dependent values: the consumer example starts 2 x cpu_count()
+/// consumers, as the pools of the pool examples start 2 x cpu_count() workers; with
+/// `maxtasksperchild=2`, the 10 tasks of `pool_maxtasksperchild` need 5 workers at least, so it
+/// starts max(2 x cpu_count(), 5) in all.
 fn transcript_vars() -> HashMap<&'static str, i64> {
-    HashMap::from([("CONSUMERS", 2 * multiprocessing::cpu_count() as i64)])
+    let doubled = 2 * multiprocessing::cpu_count() as i64;
+    HashMap::from([("CONSUMERS", doubled), ("MAXTASKS_WORKERS", doubled.max(5))])
 }
 
 pub fn cargo() -> Command {
