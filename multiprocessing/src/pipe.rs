@@ -59,6 +59,8 @@ const READ_BUFFER: usize = 64 << 10;
 pub struct Connection<T> {
     reader: Option<BufReader<File>>,
     writer: Option<File>,
+    /// The writer is a socket (a duplex pipe): sends use `MSG_NOSIGNAL` (see `send`).
+    writer_is_socket: bool,
     /// Reused for every `send`: header and body, so the frame goes out in one `write`.
     encoded: Vec<u8>,
     _message: PhantomData<fn(T) -> T>,
@@ -99,8 +101,11 @@ pub fn pipe<T: Serialize + DeserializeOwned>(duplex: bool) -> Result<(Connection
 
 impl<T: Serialize + DeserializeOwned> Connection<T> {
     fn new(read: Option<OwnedFd>, write: Option<OwnedFd>) -> Self {
+        // Only a duplex pipe has both ends in one connection, and a duplex pipe is a socket pair.
+        let writer_is_socket = write.is_some() && read.is_some();
         Connection {
             reader: read.map(|fd| BufReader::with_capacity(READ_BUFFER, File::from(fd))),
+            writer_is_socket,
             writer: write.map(File::from),
             encoded: Vec::new(),
             _message: PhantomData,
@@ -113,7 +118,9 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
     /// Errors: a value that cannot be encoded or is over
     /// [`MAX_MESSAGE_SIZE`](crate::MAX_MESSAGE_SIZE) (nothing is sent); [`Error::BrokenPipe`]
     /// when the other end is closed in every process; [`Error::InvalidState`] on the receiving end
-    /// of a one-way pipe.
+    /// of a one-way pipe. (A one-way pipe whose reader is gone raises `SIGPIPE`, which Rust
+    /// programs ignore unless they restored its default; then `send` ends the process, as a
+    /// shell pipeline's writer ends. A duplex pipe never does.)
     pub fn send(&mut self, value: &T) -> Result<()> {
         let Some(writer) = self.writer.as_mut() else {
             return Err(Error::InvalidState(
@@ -122,8 +129,14 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
         };
         self.encoded.clear();
         wire::encode_into(value, &mut self.encoded)?;
-        // Rust programs ignore SIGPIPE, so a closed reader is EPIPE here, not a killed process.
-        let sent = writer.write_all(&self.encoded);
+        // A write to a pipe nobody reads raises SIGPIPE, which kills the process unless the
+        // signal is ignored. Rust's runtime ignores it at start-up, but a program may restore it:
+        // on a socket, `MSG_NOSIGNAL` turns it into the error EPIPE whatever the program did.
+        let sent = if self.writer_is_socket {
+            send_all_no_signal(writer, &self.encoded)
+        } else {
+            writer.write_all(&self.encoded)
+        };
         // Do not keep a large message's buffer for the life of the connection.
         if self.encoded.capacity() > READ_BUFFER {
             self.encoded = Vec::new();
@@ -208,6 +221,25 @@ impl<T> std::fmt::Debug for Connection<T> {
             .field("write_fd", &fd(self.writer.as_ref()))
             .finish()
     }
+}
+
+/// `write_all` through `send(2)` with `MSG_NOSIGNAL`: EPIPE instead of SIGPIPE.
+fn send_all_no_signal(socket: &File, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        // SAFETY: the pointer and length describe `bytes`, alive for the call; the descriptor is
+        // the socket `socket` owns, open for the call.
+        let sent =
+            unsafe { libc::send(socket.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) };
+        if sent < 0 {
+            let error = std::io::Error::last_os_error();
+            if error.kind() == ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(error);
+        }
+        bytes = &bytes[sent as usize..];
+    }
+    Ok(())
 }
 
 /// Reads until `buf` is full or the end of file; returns how many bytes were read.

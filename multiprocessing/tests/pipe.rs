@@ -17,6 +17,10 @@ fn main() {
                 recv_says_end_of_file_after_the_last_message_of_an_exited_child,
             ),
             ("send_to_an_exited_reader_is_a_broken_pipe", send_to_an_exited_reader_is_a_broken_pipe),
+            (
+                "a_duplex_send_is_an_error_not_sigpipe_even_with_the_default_handler",
+                a_duplex_send_is_an_error_not_sigpipe_even_with_the_default_handler,
+            ),
             ("poll_waits_its_timeout_then_sees_a_message", poll_waits_its_timeout_then_sees_a_message),
             (
                 "a_large_message_and_many_small_ones_arrive_intact",
@@ -100,6 +104,24 @@ fn send_to_an_exited_reader_is_a_broken_pipe() {
         assert!(matches!(err, Error::BrokenPipe), "duplex={duplex}: {err}");
         assert!(err.to_string().contains("BrokenPipeError"), "{err}");
     }
+}
+
+/// A program that restored SIGPIPE's default (as some do, to end quietly in a shell pipeline)
+/// still gets `BrokenPipe` from a duplex pipe instead of being killed by the signal.
+fn a_duplex_send_is_an_error_not_sigpipe_even_with_the_default_handler() {
+    let (reader, mut writer) = pipe::<u32>(true).unwrap();
+    drop(reader);
+    let mut p = Process::new(move || {
+        // SAFETY: setting a signal's disposition to its default is async-signal-safe and has no
+        // other effect on this single-threaded child.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+        match writer.send(&1) {
+            Err(Error::BrokenPipe) => Ok(()),
+            other => Err(format!("expected BrokenPipe, got {other:?}")),
+        }
+    });
+    p.start().unwrap();
+    assert_eq!(p.join().unwrap(), 0, "the child was killed by SIGPIPE (-13) or got another answer");
 }
 
 fn poll_waits_its_timeout_then_sees_a_message() {
