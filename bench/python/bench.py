@@ -154,6 +154,44 @@ def value_increment(n):
     return elapsed / (2 * n) * 1e9  # ns per increment
 
 
+def _square(x):
+    return x * x
+
+
+def pool_map_tiny(n):
+    with multiprocessing.Pool() as pool:
+        start = time.perf_counter()
+        results = pool.map(_square, range(n))
+        elapsed = time.perf_counter() - start
+    assert results == [i * i for i in range(n)], "map's results are not the squares"
+    return n / elapsed  # tasks per second
+
+
+MASK = (1 << 64) - 1
+MIX_ROUNDS = 2_000_000
+
+
+def _mix(rounds):
+    # The same arithmetic as the Rust task (bench/src/workloads.rs `mix`), on 64-bit integers.
+    x = rounds ^ 0x9E3779B97F4A7C15
+    for _ in range(rounds):
+        x ^= x >> 33
+        x = (x * 0xFF51AFD7ED558CCD) & MASK
+        x ^= x >> 29
+    return x
+
+
+def pool_map_cpu(n, rounds=MIX_ROUNDS // 100):
+    # CPython's interpreter takes about 100 times longer per step: a hundredth of the rounds per
+    # task, and the time scaled back up, so that the figure is "the same work" (milliseconds).
+    with multiprocessing.Pool() as pool:
+        start = time.perf_counter()
+        results = pool.map(_mix, [rounds] * n)
+        elapsed = time.perf_counter() - start
+    assert len(set(results)) == 1 and len(results) == n
+    return elapsed * 1e3 * (MIX_ROUNDS / rounds)  # ms per map of n full tasks
+
+
 METRICS = {
     "start-join": start_join,
     "queue-small": queue_small,
@@ -162,6 +200,8 @@ METRICS = {
     "event-ping-pong": event_ping_pong,
     "lock-handoff": lock_handoff,
     "value-increment": value_increment,
+    "pool-map-tiny": pool_map_tiny,
+    "pool-map-cpu": pool_map_cpu,
 }
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ struct Args {
     #[arg(long)]
     no_python: bool,
     /// Measure only these metrics (repeatable): start-join, queue-small, queue-1mib,
-    /// joinable-20k, event-ping-pong, lock-handoff, value-increment.
+    /// joinable-20k, event-ping-pong, lock-handoff, value-increment, pool-map-tiny,
+    /// pool-map-cpu.
     #[arg(long = "metric", value_name = "NAME")]
     metrics: Vec<String>,
 }
@@ -55,7 +56,7 @@ struct Metric {
     goal_vs_cpython: f64,
 }
 
-const METRICS: [Metric; 7] = [
+const METRICS: [Metric; 9] = [
     Metric {
         name: "start-join",
         unit: "us/process",
@@ -139,6 +140,30 @@ const METRICS: [Metric; 7] = [
         python_size: (50_000, 2_000),
         goal_vs_limit: Some(0.5),
         goal_vs_cpython: 10.0,
+    },
+    Metric {
+        name: "pool-map-tiny",
+        unit: "tasks/s",
+        higher_is_better: true,
+        ours: workloads::pool_map_tiny,
+        limit: Some(workloads::threads_map_tiny),
+        limit_name: "the same map on cpu_count() scoped threads (no encoding, no copies: not a goal)",
+        size: (100_000, 10_000),
+        python_size: (100_000, 10_000),
+        goal_vs_limit: None,
+        goal_vs_cpython: 10.0,
+    },
+    Metric {
+        name: "pool-map-cpu",
+        unit: "ms/map",
+        higher_is_better: false,
+        ours: workloads::pool_map_cpu,
+        limit: Some(workloads::threads_map_cpu),
+        limit_name: "the same 2M-step tasks on cpu_count() scoped threads",
+        size: (100, 10),
+        python_size: (100, 10),
+        goal_vs_limit: Some(0.9),
+        goal_vs_cpython: 1.0,
     },
 ];
 

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use multiprocessing::{Event, JoinableQueue, Process, Queue, Value};
+use multiprocessing::{Event, JoinableQueue, Pool, Process, Queue, Value};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
@@ -227,4 +227,86 @@ pub fn value_increment(n: u64) -> Result<f64, String> {
         return Err(format!("the counter is {total}, not {}", 2 * n));
     }
     Ok(seconds / (2 * n) as f64 * 1e9)
+}
+
+/// The tiny task of the pool metrics: what `Pool::map` costs per task beyond the work itself.
+pub fn square(x: u64) -> u64 {
+    x * x
+}
+
+/// The CPU-bound task: `rounds` steps of a 64-bit mixing function (about 1 ns each), the same
+/// arithmetic as the threads' version and CPython's (whose interpreter makes each step slower).
+pub fn mix(rounds: u64) -> u64 {
+    let mut x = rounds ^ 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..rounds {
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+        x ^= x >> 29;
+    }
+    x
+}
+
+/// Rounds per CPU-bound task: a few milliseconds each.
+pub const MIX_ROUNDS: u64 = 2_000_000;
+
+fn check_squares(results: &[u64], n: u64) -> Result<(), String> {
+    if results.len() as u64 != n || results.iter().enumerate().any(|(i, &r)| r != (i as u64) * (i as u64)) {
+        return Err("map's results are not the squares, in order".into());
+    }
+    Ok(())
+}
+
+/// `Pool::map` of `n` tiny tasks on `cpu_count()` workers, the pool started beforehand (as
+/// CPython's is): tasks per second.
+pub fn pool_map_tiny(n: u64) -> Result<f64, String> {
+    let pool = Pool::new(None).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let results = pool.map(square, 0..n).map_err(|e| e.to_string())?;
+    let seconds = started.elapsed().as_secs_f64();
+    check_squares(&results, n)?;
+    Ok(n as f64 / seconds)
+}
+
+/// `Pool::map` of `n` CPU-bound tasks: milliseconds for the whole map.
+pub fn pool_map_cpu(n: u64) -> Result<f64, String> {
+    let pool = Pool::new(None).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let results = pool.map(mix, std::iter::repeat_n(MIX_ROUNDS, n as usize)).map_err(|e| e.to_string())?;
+    let seconds = started.elapsed().as_secs_f64();
+    if results.len() as u64 != n || results.iter().any(|&r| r != mix(MIX_ROUNDS)) {
+        return Err("map's results are wrong".into());
+    }
+    Ok(seconds * 1e3)
+}
+
+/// The same maps on `cpu_count()` scoped threads, each taking an equal share of the inputs: the
+/// comparison the exercise makes, with nothing to encode, send or decode.
+pub fn threads_map_tiny(n: u64) -> Result<f64, String> {
+    let started = Instant::now();
+    let results = threads_map(square, (0..n).collect());
+    let seconds = started.elapsed().as_secs_f64();
+    check_squares(&results, n)?;
+    Ok(n as f64 / seconds)
+}
+
+pub fn threads_map_cpu(n: u64) -> Result<f64, String> {
+    let started = Instant::now();
+    let results = threads_map(mix, vec![MIX_ROUNDS; n as usize]);
+    let seconds = started.elapsed().as_secs_f64();
+    if results.len() as u64 != n || results.iter().any(|&r| r != mix(MIX_ROUNDS)) {
+        return Err("the threads' results are wrong".into());
+    }
+    Ok(seconds * 1e3)
+}
+
+fn threads_map(f: fn(u64) -> u64, inputs: Vec<u64>) -> Vec<u64> {
+    let threads = multiprocessing::cpu_count().max(1);
+    let share = inputs.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = inputs
+            .chunks(share)
+            .map(|chunk| scope.spawn(move || chunk.iter().map(|&x| f(x)).collect::<Vec<u64>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("a map thread panicked")).collect()
+    })
 }
