@@ -133,6 +133,26 @@
 //! # Ok::<(), multiprocessing::Error>(())
 //! ```
 //!
+//! # Managers
+//!
+//! A [`Manager`] is a server process that holds a dict, a list or a namespace of any `serde`
+//! values; other processes hold proxies ([`DictProxy`], [`ListProxy`], [`Namespace`]), and each
+//! operation on a proxy is one request to the server over a Unix socket that only this user can
+//! reach. `println!("{d}")` prints the dict as Python's `print(d)` does.
+//!
+//! ```rust,no_run
+//! use multiprocessing::{Manager, Process};
+//!
+//! let mgr = Manager::new()?;
+//! let d = mgr.dict::<i32, i32>()?;
+//! let child_d = d.clone();
+//! let mut p = Process::new(move || child_d.set(&1, &2)); // d[1] = 2
+//! p.start()?;
+//! p.join()?;
+//! println!("Results: {d}"); // Results: {1: 2}
+//! # Ok::<(), multiprocessing::Error>(())
+//! ```
+//!
 //! # Logging
 //!
 //! [`log_to_stderr`] prints the crate's lifecycle messages, and any `log` record of the program,
@@ -181,6 +201,8 @@ mod lock;
 #[cfg(target_os = "linux")]
 mod logging;
 #[cfg(target_os = "linux")]
+mod manager;
+#[cfg(target_os = "linux")]
 mod pipe;
 #[cfg(target_os = "linux")]
 mod pool;
@@ -213,6 +235,8 @@ pub use log::LevelFilter;
 pub use lock::{ConditionLock, Lock, LockGuard, RLock, RLockGuard};
 #[cfg(target_os = "linux")]
 pub use logging::{Logger, get_logger, log_to_stderr};
+#[cfg(target_os = "linux")]
+pub use manager::{DictProxy, ListProxy, Manager, Namespace};
 #[cfg(target_os = "linux")]
 pub use pipe::{Connection, pipe};
 #[cfg(target_os = "linux")]
@@ -299,7 +323,7 @@ pub struct PythonTable;
 pub mod prelude {
     pub use crate::{
         Array, Barrier, BoundedSemaphore, Condition, Connection, Error, Event, JoinableQueue,
-        LevelFilter, Lock, Pool, Process, Queue, RLock, Run, Semaphore, Value, active_children,
+        LevelFilter, Lock, Manager, Pool, Process, Queue, RLock, Run, Semaphore, Value, active_children,
         cpu_count, current_process, get_logger, log_to_stderr, pipe,
     };
 }
