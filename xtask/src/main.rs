@@ -16,6 +16,7 @@ mod bench;
 mod export;
 mod manifest;
 mod new;
+mod rules;
 mod toml;
 mod transcript;
 mod verify;

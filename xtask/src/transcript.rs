@@ -17,7 +17,8 @@
 //! Outside blocks, lines must come exactly in order. Blocks follow one another: every line of a
 //! block comes before any line of the next, which is how "everything printed after a `join()`
 //! comes after everything printed before it" is checked. A bracketed text that is none of these
-//! tokens (`[INFO/Process-1]`) is literal.
+//! tokens (`[INFO/Process-1]`) is literal. A transcript may instead be one rule (`@rule ...`,
+//! see `rules.rs`), for a program whose output only an invariant describes.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -39,6 +40,8 @@ pub struct OutputLine {
 #[derive(Debug)]
 pub struct Transcript {
     sections: Vec<Section>,
+    /// `@rule ...`: the transcript is a rule instead of lines (see `rules.rs`).
+    rule: Option<crate::rules::Rule>,
 }
 
 #[derive(Debug)]
@@ -87,9 +90,14 @@ impl Transcript {
     pub fn parse(source: &str, vars: &HashMap<&str, i64>) -> Result<Transcript, String> {
         let mut sections = vec![Section { order: Order::Exact, patterns: Vec::new() }];
         let mut in_block = false;
+        let mut rule = None;
         for (index, raw) in source.lines().enumerate() {
             let line_no = index + 1;
             if raw.starts_with('#') {
+                continue;
+            }
+            if let Some(text) = raw.strip_prefix("@rule ") {
+                rule = Some(crate::rules::Rule::parse(text).map_err(|e| format!("line {line_no}: {e}"))?);
                 continue;
             }
             if let Some(directive) = raw.strip_prefix('@') {
@@ -120,7 +128,10 @@ impl Transcript {
             return Err("an @unordered block has no @end".into());
         }
         sections.retain(|s| !s.patterns.is_empty());
-        Ok(Transcript { sections })
+        if rule.is_some() && !sections.is_empty() {
+            return Err("a transcript with @rule has no lines of its own: the rule checks every line".into());
+        }
+        Ok(Transcript { sections, rule })
     }
 
     /// The expected lines, for a diff against the actual ones.
@@ -130,6 +141,9 @@ impl Transcript {
 
     /// Checks `actual` against the transcript.
     pub fn check(&self, actual: &[OutputLine]) -> Result<(), Mismatch> {
+        if let Some(rule) = &self.rule {
+            return rule.check(actual);
+        }
         let expected_count: usize = self.sections.iter().map(|s| s.patterns.len()).sum();
         let mut next = 0;
         for section in &self.sections {
