@@ -12,6 +12,7 @@
 //! ...                                 lines of one process (the text before the first ':')
 //! @end                                keep their order; `@unordered` alone: any order at all
 //! main: event is set  @at 3s          arrives 3 s after the start (-0.05 s, +1 s)
+//! {[in any order: 0: 0, 1: 2]}         these items, each once, joined by ", ", in any order
 //! ```
 //!
 //! Outside blocks, lines must come exactly in order. Blocks follow one another: every line of a
@@ -71,6 +72,8 @@ struct Pattern {
 enum Piece {
     Literal(String),
     Any,
+    /// `[in any order: a, b, c]`: these items, each once, joined by ", ", in any order.
+    AnyOrder(Vec<String>),
 }
 
 /// Why a program's output does not match.
@@ -326,20 +329,53 @@ fn matches_pieces(pieces: &[Piece], text: &str) -> bool {
         Some((Piece::Any, rest)) => {
             (0..=text.len()).filter(|&i| text.is_char_boundary(i)).any(|i| matches_pieces(rest, &text[i..]))
         }
+        Some((Piece::AnyOrder(items), rest)) => (0..=text.len())
+            .filter(|&i| text.is_char_boundary(i))
+            .any(|i| is_permutation(&text[..i], items) && matches_pieces(rest, &text[i..])),
     }
 }
 
+/// Whether `text` is `items` joined by ", " in some order, each exactly once.
+fn is_permutation(text: &str, items: &[String]) -> bool {
+    let mut got: Vec<&str> = if text.is_empty() { Vec::new() } else { text.split(", ").collect() };
+    let mut want: Vec<&str> = items.iter().map(String::as_str).collect();
+    got.sort_unstable();
+    want.sort_unstable();
+    got == want
+}
+
+/// A line's pieces: literal text, `[..]` and `[in any order: ...]`.
 fn pieces(text: &str) -> Vec<Piece> {
+    const ANY_ORDER: &str = "[in any order: ";
     let mut out = Vec::new();
-    for (i, literal) in text.split("[..]").enumerate() {
-        if i > 0 {
-            out.push(Piece::Any);
+    let mut rest = text;
+    while !rest.is_empty() {
+        let any = rest.find("[..]");
+        let order = rest.find(ANY_ORDER);
+        let (at, piece, len) = match (any, order) {
+            (Some(a), Some(o)) if o < a => order_piece(rest, o, ANY_ORDER),
+            (None, Some(o)) => order_piece(rest, o, ANY_ORDER),
+            (Some(a), _) => (a, Some(Piece::Any), 4),
+            (None, None) => (rest.len(), None, 0),
+        };
+        if at > 0 {
+            out.push(Piece::Literal(rest[..at].to_string()));
         }
-        if !literal.is_empty() {
-            out.push(Piece::Literal(literal.to_string()));
-        }
+        out.extend(piece);
+        rest = &rest[at + len..];
     }
     out
+}
+
+/// The `[in any order: ...]` token at `at` (up to its `]`), or, unclosed, a literal `[`.
+fn order_piece(text: &str, at: usize, opening: &str) -> (usize, Option<Piece>, usize) {
+    match text[at..].find(']') {
+        Some(close) => {
+            let inner = &text[at + opening.len()..at + close];
+            (at, Some(Piece::AnyOrder(inner.split(", ").map(str::to_string).collect())), close + 1)
+        }
+        None => (at, Some(Piece::Literal("[".into())), 1),
+    }
 }
 
 /// Splits a trailing `@at 2s` off a line.
@@ -587,5 +623,23 @@ mod tests {
         assert!(Transcript::parse("@unordered\nx\n", &vars(1)).is_err());
         assert!(Transcript::parse("@sideways\n", &vars(1)).is_err());
         assert!(Transcript::parse("x @at soon\n", &vars(1)).is_err());
+    }
+
+    #[test]
+    fn in_any_order_takes_each_item_once_in_any_order() {
+        let pattern = Pattern {
+            text: String::new(),
+            pieces: pieces("Results: {[in any order: 0: 0, 1: 2, 2: 4]}"),
+            at: None,
+            source_line: 1,
+        };
+        assert!(pattern.matches("Results: {0: 0, 1: 2, 2: 4}"));
+        assert!(pattern.matches("Results: {2: 4, 0: 0, 1: 2}"));
+        assert!(!pattern.matches("Results: {2: 4, 0: 0}"), "an item missing");
+        assert!(!pattern.matches("Results: {2: 4, 0: 0, 1: 2, 1: 2}"), "an item twice");
+        assert!(!pattern.matches("Results: {2: 4, 0: 0, 1: 3}"), "a changed value");
+        assert!(!pattern.matches("Results: {2: 4,0: 0, 1: 2}"), "another separator");
+        // A bracket that opens no token stays literal.
+        assert!(matches_pieces(&pieces("a [in any order: b"), "a [in any order: b"));
     }
 }
