@@ -308,6 +308,18 @@ pub struct ReadmePrograms;
 /// let (mut parent, mut child) = pipe::<T>(true)?;
 /// # let _ = &mut child;
 /// let conn = &mut parent; conn.send(&obj)?; conn.recv()?; conn.poll(t)?;
+/// let (k, v, x) = (1, 2, 3);
+/// let mgr = Manager::new()?; let d = mgr.dict::<T, T>()?; d.set(&k, &v)?; d.get(&k)?;
+/// let l = mgr.list::<T>()?; l.append(&x)?; l.remove(&x)?;
+/// let ns = mgr.namespace()?; ns.set("x", &v)?; ns.get::<T>("x")?;
+/// # fn f(x: T) -> T { x }
+/// # fn init() {}
+/// # let xs: [T; 2] = [1, 2];
+/// let mut pool = Pool::new(4)?; pool.map(f, xs)?;
+/// let _ = Pool::builder().initializer(init).maxtasksperchild(2).start()?;
+/// pool.apply_async(f, x)?.get_timeout(t)?;
+/// let _ = (pool.imap(f, xs), pool.imap_unordered(f, xs));
+/// pool.close(); pool.join()?;
 /// # Ok(())
 /// # }
 /// ```
