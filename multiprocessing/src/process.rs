@@ -347,8 +347,10 @@ impl Process {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidState`] when the process was never started.
+    /// [`Error::InvalidState`] when the process was never started, or when called in another
+    /// process than the one that made the handle (a copy that `fork` gave a child).
     pub fn join(&mut self) -> Result<i32> {
+        self.in_parent("join(): can only join a child process: this handle is a copy that fork made in another process (Python: AssertionError)")?;
         let child =
             self.started("join(): the process was not started; call start() first (Python: AssertionError)")?;
         let code = child.wait()?;
@@ -360,6 +362,7 @@ impl Process {
     ///
     /// Equivalent to Python's `p.join(timeout)`.
     pub fn join_timeout(&mut self, timeout: Duration) -> Result<Option<i32>> {
+        self.in_parent("join_timeout(): can only join a child process: this handle is a copy that fork made in another process (Python: AssertionError)")?;
         let child = self.started(
             "join_timeout(): the process was not started; call start() first (Python: AssertionError)",
         )?;
@@ -387,6 +390,11 @@ impl Process {
     ///
     /// Equivalent to Python's `p.is_alive()`.
     pub fn is_alive(&self) -> bool {
+        // Only the parent can ask (CPython asserts it): elsewhere `waitpid` would fail and
+        // record a made-up exit code.
+        if self.in_parent("").is_err() {
+            return false;
+        }
         match &self.child {
             Some(child) => matches!(child.try_reap(), Ok(None)),
             None => false,
@@ -398,7 +406,14 @@ impl Process {
     ///
     /// Equivalent to Python's `p.exitcode`.
     pub fn exitcode(&self) -> Option<i32> {
+        self.in_parent("").ok()?;
         self.child.as_ref()?.try_reap().ok().flatten()
+    }
+
+    /// `Ok` in the process that made this handle; the error `what` in any other (a child that
+    /// fork gave a copy of the handle): only the parent can wait for a process.
+    fn in_parent(&self, what: &'static str) -> Result<()> {
+        if self.parent_pid == getpid().as_raw() as u32 { Ok(()) } else { Err(Error::InvalidState(what)) }
     }
 
     /// Sends `SIGTERM`. Equivalent to Python's `p.terminate()`; the exit code becomes -15.

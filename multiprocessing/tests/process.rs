@@ -42,6 +42,7 @@ fn main() {
             ("repr_names_the_exit_code_and_the_daemon_flag", repr_names_the_exit_code_and_the_daemon_flag),
             ("repr_of_a_run_type_and_a_quoted_name", repr_of_a_run_type_and_a_quoted_name),
             ("repr_in_another_process_is_unknown", repr_in_another_process_is_unknown),
+            ("join_in_another_process_is_refused", join_in_another_process_is_refused),
             ("process_exit_in_a_child_runs_its_exit_steps", process_exit_in_a_child_runs_its_exit_steps),
             ("a_forked_child_is_not_its_parent", a_forked_child_is_not_its_parent),
         ],
@@ -560,6 +561,32 @@ fn repr_of_a_run_type_and_a_quoted_name() {
     // Python's repr of a str switches to double quotes around a single quote.
     let named = Process::new(|| ()).with_name("worker's");
     assert_eq!(named.to_string(), format!("<Process name=\"worker's\" parent={parent} initial>"));
+}
+
+/// A handle copied into a child by fork (here through an `Rc` the child's closure captured) is
+/// not the child's to wait for: `join` says so (CPython's "can only join a child process"), and
+/// `is_alive`/`exitcode` do not make up an exit code; the parent's handle still works.
+fn join_in_another_process_is_refused() {
+    let mut p = sleeper();
+    p.start().unwrap();
+    let shared = std::rc::Rc::new(std::cell::RefCell::new(p));
+    let copy = shared.clone();
+    let seen = in_child(move || {
+        let mut p = copy.borrow_mut();
+        let join = p.join().map_err(|e| e.to_string());
+        let join_timeout = p.join_timeout(Duration::from_millis(10)).map_err(|e| e.to_string());
+        (join.err(), join_timeout.err(), p.is_alive(), p.exitcode())
+    });
+    let (join, join_timeout, alive, exitcode) = seen;
+    assert!(join.as_deref().is_some_and(|e| e.contains("can only join a child process")), "{join:?}");
+    assert!(join_timeout.is_some(), "join_timeout in a copy must fail too");
+    assert!(!alive);
+    assert_eq!(exitcode, None, "a copy must not make up an exit code");
+    let p = std::rc::Rc::try_unwrap(shared).unwrap_or_else(|_| panic!("the parent's copy was kept"));
+    let mut p = p.into_inner();
+    assert!(p.is_alive());
+    p.kill().unwrap();
+    assert_eq!(p.join().unwrap(), -9);
 }
 
 fn repr_in_another_process_is_unknown() {
