@@ -24,6 +24,7 @@
 //!                                     leave with their index, then the barrier is BROKEN
 //!   word       futex word, +1 at every change of phase: everyone who waits sleeps on it
 //!   inside[]   one slot per party inside wait(): its pid, and a robust mutex it holds
+//!   acting     the pid and thread id of the party running the action, during ACTING
 //! ```
 //!
 //! `count` (CPython's `_count`) is not stored: it is the number of taken slots in `inside`.
@@ -34,12 +35,21 @@
 //!
 //! The action is a closure given to [`Barrier::with_action`] before the processes are forked, so
 //! every process has its own copy, and the last party to arrive runs its copy, as in CPython.
-//! Unlike CPython, it runs without the mutex: a user closure may be slow, or call the barrier,
-//! and the others must still be able to look at the state. The phase is `ACTING` meanwhile: a
-//! waiter whose timeout passes then does not break the barrier (in CPython it could not either:
-//! it waits for the lock the action runs under, and then finds the cycle released). An action
+//! Unlike CPython, it runs without the mutex: a user closure may be slow, and the others must
+//! still be able to look at the state. The phase is `ACTING` meanwhile: a party of the cycle
+//! whose timeout passes then does not break the barrier (in CPython it could not either: it
+//! waits for the lock the action runs under, and then finds the cycle released). An action
 //! that panics breaks the barrier; the party that ran it gets
 //! [`Error::BarrierActionPanicked`], the others [`Error::BrokenBarrier`].
+//!
+//! The action may call the barrier: `n_waiting`, `broken`, `abort` (which breaks the cycle it
+//! runs for), `reset`. But not `wait`: the cycle it would wait for cannot end before the action
+//! returns, so that `wait` would never end (CPython's waits forever, or, with a timeout, breaks
+//! the barrier when it runs out). The acting party writes its pid and thread id in the shared
+//! page before it runs the action, and a `wait` from that thread during `ACTING` fails at once
+//! with [`Error::InvalidState`]. A `wait` from any other thread or process during `ACTING` is a
+//! caller for the next cycle: it waits for this one to end, with its timeout counting (if it
+//! runs out, the barrier breaks, as a timeout breaks it anywhere).
 //!
 //! ## Dead parties: a robust mutex as a sign of life
 //!
@@ -87,6 +97,7 @@ use std::time::{Duration, Instant};
 use log::debug;
 
 use crate::error::{Error, Result};
+use crate::lifecycle::current_pid;
 use crate::semaphore::{sleep_one_slice, spin_until_changed};
 use crate::shm::{Locked, ProcessShared, RobustGuard, RobustMutex, SharedMemory, futex_wake_all};
 
@@ -123,6 +134,10 @@ struct BarrierShm {
     /// The futex word: +1 at every change of phase.
     word: AtomicU32,
     phase: AtomicU32,
+    /// The pid and the thread id of the party running the action, written before the phase
+    /// becomes ACTING (meaningful only then): a `wait` from that thread is the action's own.
+    acting_pid: AtomicI32,
+    acting_tid: AtomicI32,
     /// The parties inside `wait`; only the first `parties` slots are used.
     inside: [Slot; MAX_PARTIES],
 }
@@ -190,6 +205,8 @@ impl Barrier {
     /// The closure is copied into every process forked after this call, and each process runs
     /// its own copy when it is the last to arrive. If it panics, the barrier breaks: that party's
     /// `wait` returns [`Error::BarrierActionPanicked`], the others' [`Error::BrokenBarrier`].
+    /// It may call the barrier's other methods, but a `wait` from it fails with
+    /// [`Error::InvalidState`]: the cycle it would wait for ends only when the action returns.
     ///
     /// # Errors
     ///
@@ -231,7 +248,9 @@ impl Barrier {
     ///
     /// [`Error::BrokenBarrier`] when the barrier is broken, or breaks while this party waits (a
     /// party timed out or died, or `abort()` or `reset()` was called);
-    /// [`Error::BarrierActionPanicked`] when this party ran the action and it panicked.
+    /// [`Error::BarrierActionPanicked`] when this party ran the action and it panicked;
+    /// [`Error::InvalidState`] when called by the barrier's action itself (module docs: it
+    /// could never end).
     pub fn wait(&self) -> Result<usize> {
         self.wait_until(self.timeout.and_then(|timeout| Instant::now().checked_add(timeout)))
     }
@@ -241,7 +260,9 @@ impl Barrier {
     /// `wait(timeout=t)`.
     ///
     /// The timeout stops counting once every party has arrived (the last one may be running the
-    /// action), as in CPython. A timeout too large to be added to the clock waits without limit.
+    /// action), as in CPython. It counts while this party waits to enter, before it arrives: a
+    /// previous cycle still draining, or its action running. A timeout too large to be added to
+    /// the clock waits without limit.
     ///
     /// # Errors
     ///
@@ -279,12 +300,25 @@ impl Barrier {
     /// [`Error::Io`] if the barrier's lock fails (it does not in practice).
     pub fn abort(&self) -> Result<()> {
         let _locked = self.lock()?;
+        self.break_now();
+        Ok(())
+    }
+
+    /// Breaks the barrier, with the mutex held: at once, or once a released cycle has drained
+    /// (its parties still leave with their index).
+    fn break_now(&self) {
         match self.phase() {
             DRAINING => self.set_phase(DRAINING_THEN_BROKEN),
             BROKEN | DRAINING_THEN_BROKEN => {}
             _ => self.set_phase(BROKEN),
         }
-        Ok(())
+    }
+
+    /// Whether the calling thread is the one running the action, with the mutex held.
+    fn called_by_the_action(&self) -> bool {
+        self.phase() == ACTING
+            && self.shm.acting_pid.load(Ordering::SeqCst) == current_pid()
+            && self.shm.acting_tid.load(Ordering::SeqCst) == this_thread()
     }
 
     /// How many parties must call `wait` for it to return. Equivalent to Python's `parties`.
@@ -432,14 +466,26 @@ impl Barrier {
         // Anyone dead inside? (Checked again after every sleep, so it is fresh at arrival too: the
         // last party never releases a cycle in which a party died waiting.)
         self.remove_dead(None);
-        // Enter (CPython's `_enter`): wait while the previous cycle drains or a reset completes.
-        // As in CPython the timeout does not count here: draining ends as soon as the released
-        // parties have run (or been found dead).
+        if self.called_by_the_action() {
+            return Err(Error::InvalidState(
+                "wait() called on a Barrier from its own action: the action runs before the cycle \
+                 is released, so that wait could never end (CPython's hangs, or breaks the \
+                 barrier when its timeout runs out)",
+            ));
+        }
+        // Enter (CPython's `_enter`): wait while the previous cycle drains, its action runs, or a
+        // reset completes. Unlike CPython, the timeout counts here too: a wait that comes while
+        // the action runs may be one the action itself waits for (from another thread), which
+        // would otherwise never end. When it runs out, the barrier breaks, as for any timeout.
         loop {
             match self.phase() {
                 FILLING => break,
                 BROKEN => return Err(Error::BrokenBarrier),
-                _ => locked = self.sleep(locked, None, &mut spun, None)?,
+                _ if deadline.is_some_and(|deadline| Instant::now() >= deadline) => {
+                    self.break_now();
+                    return Err(Error::BrokenBarrier);
+                }
+                _ => locked = self.sleep(locked, deadline, &mut spun, None)?,
             }
         }
         // Arrive.
@@ -483,6 +529,9 @@ impl Barrier {
         let locked = match &self.action {
             None => locked,
             Some(action) => {
+                // Who runs the action, for a `wait` it might make (module docs); then ACTING.
+                self.shm.acting_pid.store(current_pid(), Ordering::SeqCst);
+                self.shm.acting_tid.store(this_thread(), Ordering::SeqCst);
                 self.set_phase(ACTING);
                 drop(locked);
                 let outcome = panic::catch_unwind(AssertUnwindSafe(|| action()));
@@ -505,6 +554,12 @@ impl Barrier {
         drop(locked);
         Ok(index)
     }
+}
+
+/// The calling thread's id (`gettid(2)`), unique among the running threads of the machine.
+fn this_thread() -> i32 {
+    // SAFETY: gettid has no preconditions and cannot fail.
+    unsafe { libc::gettid() }
 }
 
 /// The text of a panic's payload, as the panic message printed it.

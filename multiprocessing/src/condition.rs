@@ -383,9 +383,15 @@ impl<'a> ConditionGuard<'a> {
         self.previous_holder_died
     }
 
-    /// The lock is held by this process (always, except for a guard copied by `fork`).
+    /// The guard holds the lock in this process: always, except for a copy of the guard made
+    /// by `fork`, which holds nothing in the child, even when the child holds the lock itself
+    /// through a guard of its own.
     fn check_held(&self) -> Result<()> {
-        if self.condition.lock.held_by_this_process() { Ok(()) } else { Err(Error::NotLockOwner) }
+        if self.raw.taken_in_this_process() && self.condition.lock.held_by_this_process() {
+            Ok(())
+        } else {
+            Err(Error::NotLockOwner)
+        }
     }
 
     /// Waits until notified (`true`) or until `deadline` (`false`); `None` waits without limit.

@@ -176,6 +176,7 @@ fn finish_child() {
     EXITING.store(false, Ordering::SeqCst);
     GENERATION.fetch_add(1, Ordering::SeqCst);
     SERVICE_THREADS.store(0, Ordering::SeqCst);
+    START_TIME.store(START_NOT_READ, Ordering::SeqCst);
     let Prepared { held, _fork_lock, _stderr, _stdout } = prepared;
     let hooks: Vec<&'static ForkHooks> = held.iter().map(|(hooks, _)| *hooks).collect();
     for (hooks, guard) in held.into_iter().rev() {
@@ -256,6 +257,21 @@ static GENERATION: AtomicU32 = AtomicU32::new(0);
 /// This process's fork generation (see [`GENERATION`]); cheaper than `getpid(2)`.
 pub(crate) fn generation() -> u32 {
     GENERATION.load(Ordering::SeqCst)
+}
+
+/// The calling process's pid, without a system call each time (a lock's path asks for it on
+/// every `acquire` and `release`): cached with the fork generation, which changes in every
+/// child, in one word, so that no thread can read one process's pid with another's generation.
+pub(crate) fn current_pid() -> i32 {
+    static CACHE: AtomicU64 = AtomicU64::new(0);
+    let tag = u64::from(generation()) + 1;
+    let cached = CACHE.load(Ordering::SeqCst);
+    if cached >> 32 == tag {
+        return cached as u32 as i32;
+    }
+    let pid = nix::unistd::getpid().as_raw();
+    CACHE.store((tag << 32) | u64::from(pid as u32), Ordering::SeqCst);
+    pid
 }
 
 /// Which side of a [`fork`] the caller is on.
@@ -410,6 +426,14 @@ fn read_stat(pid: i32) -> Option<ProcStat> {
     parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
+/// This process's start time as [`ProcessIdentity::current`] read it, or [`START_NOT_READ`]. A
+/// forked child inherits its parent's: `finish_child` puts it back to "not read". One word, not
+/// a lock: a lock held by another thread at a fork would stay held in the child.
+static START_TIME: AtomicU64 = AtomicU64::new(START_NOT_READ);
+
+/// [`START_TIME`] before the first read (no process starts at this tick).
+const START_NOT_READ: u64 = u64::MAX;
+
 /// A process, told apart from a later one that is given the same pid: its pid and when it
 /// started (module docs).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -421,23 +445,32 @@ pub(crate) struct ProcessIdentity {
 }
 
 impl ProcessIdentity {
-    /// The calling process. Reads `/proc` once per thread and process, not on every call.
+    /// The calling process. Reads `/proc` once per process (and again in each forked child),
+    /// not on every call, and every thread of the process gets the same answer: the first one
+    /// read. If `/proc/self/stat` could not be read then (no file descriptor left, `/proc` not
+    /// mounted), the start time is 0 for the life of the process, and other processes compare
+    /// this one by pid only.
     pub(crate) fn current() -> ProcessIdentity {
-        thread_local! {
-            /// This process's identity and the fork generation it was read in. A fork makes a
-            /// new process whose thread inherits this cache: it must not believe it.
-            static CACHED: Cell<Option<(u32, ProcessIdentity)>> = const { Cell::new(None) };
+        let pid = current_pid();
+        let mut start = START_TIME.load(Ordering::SeqCst);
+        if start == START_NOT_READ {
+            let read = read_stat(pid).map_or(0, |stat| stat.start);
+            // The first thread to store wins, and every thread returns what it stored: one
+            // identity per process, even if one thread's read fails and another's succeeds.
+            start =
+                match START_TIME.compare_exchange(START_NOT_READ, read, Ordering::SeqCst, Ordering::SeqCst) {
+                    Ok(_) => read,
+                    Err(first) => first,
+                };
         }
-        let generation = generation();
-        if let Some((cached_generation, me)) = CACHED.get() {
-            if cached_generation == generation {
-                return me;
-            }
-        }
-        let pid = std::process::id() as i32;
-        let me = ProcessIdentity { pid, start: read_stat(pid).map_or(0, |stat| stat.start) };
-        CACHED.set(Some((generation, me)));
-        me
+        ProcessIdentity { pid, start }
+    }
+
+    /// Whether this identity is the calling process's: the same pid. The start time is not
+    /// compared: no other running process has this pid, so the pid is all a process needs to
+    /// recognise its own slots, whatever it could read of `/proc` when it filled them.
+    pub(crate) fn is_this_process(self) -> bool {
+        self.pid == current_pid()
     }
 
     /// Whether no process has this pid at all: it has ended and been reaped. One system call
@@ -554,6 +587,18 @@ mod tests {
         assert!(me.is_running());
         assert!(!me.surely_gone());
         assert!(process_is_running(me.pid));
+    }
+
+    #[test]
+    fn every_thread_gets_the_process_identity_and_own_slots_match_by_pid() {
+        let me = ProcessIdentity::current();
+        let from_a_thread = std::thread::spawn(ProcessIdentity::current).join().unwrap();
+        assert_eq!(from_a_thread, me, "one identity per process, whatever the thread");
+        // A slot this process filled while /proc could not be read, or could: both are its own.
+        assert!(ProcessIdentity { pid: me.pid, start: 0 }.is_this_process());
+        assert!(ProcessIdentity { pid: me.pid, start: me.start + 1 }.is_this_process());
+        assert!(!ProcessIdentity { pid: 1, start: me.start }.is_this_process() || me.pid == 1);
+        assert_eq!(current_pid(), std::process::id() as i32);
     }
 
     #[test]

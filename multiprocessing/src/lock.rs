@@ -52,9 +52,22 @@
 //! semaphore underneath, which has no owner) raises `ValueError` when released while free, but
 //! lets any process release it while another holds it. Here both locks belong to their holder,
 //! and there is no `release` without a guard, so none of these mistakes compiles. The one way
-//! left to try, a guard copied into a child by `fork` (a lock leaked to `'static` and its guard
-//! moved into the child's closure), gets [`Error::NotLockOwner`] from `release`, and the lock
-//! is left as it was.
+//! left to try is a guard copied into a child by `fork`: a lock leaked to `'static` (a
+//! `OnceLock`, `Box::leak`) and its guard moved into the child's closure, since
+//! [`Process::new`](crate::Process::new) does not ask for `Send`, or any guard alive in the
+//! forking thread when the program calls `fork` itself. The copy holds nothing in the child:
+//! whoever holds the lock then (the parent, or the child itself through a guard of its own),
+//! the copy's `release` gets [`Error::NotLockOwner`] and changes nothing, and dropping it
+//! changes nothing. A guard knows it is a copy by the fork generation it remembers (`lifecycle.rs`
+//! counts the forks): the pid cannot tell, since the child's own guards have the same one.
+//!
+//! ## A guard leaked with `mem::forget`
+//!
+//! Leaking a guard is safe Rust: the lock then stays held by its thread for good (as a lock
+//! whose holder never releases it: other processes wait, or time out). Dropping the lock's last
+//! handle afterwards must not unmap its page, because the holder thread's list of robust mutexes
+//! links through the mutex (see `shm.rs`): that page is left mapped, one page leaked with the
+//! guard.
 //!
 //! ## Spinning briefly, then sleeping in slices
 //!
@@ -79,10 +92,11 @@
 
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::lifecycle::{current_pid, generation};
 use crate::shm::{Locked, MutexKind, ProcessShared, RobustMutex, SharedMemory};
 
 /// How long a contended `acquire` spins before it sleeps (module docs).
@@ -110,7 +124,13 @@ struct LockShm {
 // SAFETY: all-zero bytes are a valid state once `mutex` is initialised in place (which
 // `RawLock::new` does before the mapping is shared); the rest are atomics, which work across
 // processes.
-unsafe impl ProcessShared for LockShm {}
+unsafe impl ProcessShared for LockShm {
+    /// A guard can be leaked with `mem::forget`, leaving the mutex held past every borrow of
+    /// the lock: its page must then stay mapped (module docs).
+    fn held_by_this_process(&self) -> bool {
+        self.mutex.held_by_this_process()
+    }
+}
 
 /// The lock both [`Lock`] and [`RLock`] are made of; a [`Condition`](crate::Condition) holds one.
 #[derive(Clone)]
@@ -133,6 +153,9 @@ enum Attempt {
 pub(crate) struct RawGuard<'a> {
     lock: &'a RawLock,
     owner_died: bool,
+    /// The fork generation of the process that took the level: a copy of the guard in a
+    /// forked child has another, and holds nothing there (module docs).
+    generation: u32,
     /// A pthread mutex must be released by the thread that took it: the guard stays on it.
     _not_send: PhantomData<*const ()>,
 }
@@ -222,7 +245,7 @@ impl RawLock {
     /// The bookkeeping of a level just taken; the mutex is held.
     fn took(&self, owner_died: bool) -> RawGuard<'_> {
         let shm = &*self.shm;
-        let me = my_pid();
+        let me = current_pid();
         // Relaxed is enough for these: only the holder writes them, and the mutex orders one
         // holder's writes before the next holder's reads.
         let depth = if owner_died {
@@ -252,15 +275,14 @@ impl RawLock {
             shm.last_owner.store(me, Ordering::Relaxed);
             shm.owner.store(me, Ordering::Relaxed);
         }
-        RawGuard { lock: self, owner_died, _not_send: PhantomData }
+        RawGuard { lock: self, owner_died, generation: generation(), _not_send: PhantomData }
     }
 
     /// Releases one level of the lock.
     fn release_level(&self) -> Result<()> {
         let shm = &*self.shm;
-        if shm.owner.load(Ordering::Relaxed) != my_pid() {
-            // A guard copied into a child by `fork`: the lock is its parent's, not this
-            // process's. Touch nothing.
+        if shm.owner.load(Ordering::Relaxed) != current_pid() {
+            // Not held by this process (the callers let only holders come here: a second line).
             return Err(Error::NotLockOwner);
         }
         let depth = shm.depth.load(Ordering::Relaxed);
@@ -299,10 +321,9 @@ impl RawLock {
         Ok(owner_died)
     }
 
-    /// Whether this process holds the lock (a guard copied by `fork` is in a process that
-    /// does not).
+    /// Whether this process holds the lock.
     pub(crate) fn held_by_this_process(&self) -> bool {
-        self.shm.owner.load(Ordering::Relaxed) == my_pid()
+        self.shm.owner.load(Ordering::Relaxed) == current_pid()
     }
 
     /// `(owner pid or 0, depth)`, for `Debug`.
@@ -324,11 +345,21 @@ impl std::fmt::Debug for RawLock {
 }
 
 impl RawGuard<'_> {
-    /// Releases this level, reporting a failure.
+    /// Releases this level, reporting a failure. A copy made by `fork` releases nothing: it
+    /// holds nothing in this process (module docs).
     pub(crate) fn release(self) -> Result<()> {
         let lock = self.lock;
+        let copied = !self.taken_in_this_process();
         std::mem::forget(self);
+        if copied {
+            return Err(Error::NotLockOwner);
+        }
         lock.release_level()
+    }
+
+    /// Whether this process took the level: false for a copy of the guard made by `fork`.
+    pub(crate) fn taken_in_this_process(&self) -> bool {
+        self.generation == generation()
     }
 
     /// The previous holder died holding the lock.
@@ -339,24 +370,13 @@ impl RawGuard<'_> {
 
 impl Drop for RawGuard<'_> {
     fn drop(&mut self) {
-        // The one failure, a guard copied into a child by `fork`, leaves the lock as it was,
-        // which is right: it is the parent's to release.
-        let _ = self.lock.release_level();
+        // A copy made by `fork` holds nothing here: dropping it changes nothing, whoever holds
+        // the lock now (module docs).
+        if self.taken_in_this_process() {
+            // Fails only if this thread no longer held the level, which a guard rules out.
+            let _ = self.lock.release_level();
+        }
     }
-}
-
-/// The calling process's pid, without a system call each time: the lock path runs it twice per
-/// `acquire`/`release`. Cached with the fork generation, which changes in every child.
-pub(crate) fn my_pid() -> i32 {
-    static CACHE: AtomicU64 = AtomicU64::new(0);
-    let tag = u64::from(crate::lifecycle::generation()) + 1;
-    let cached = CACHE.load(Ordering::Relaxed);
-    if cached >> 32 == tag {
-        return cached as u32 as i32;
-    }
-    let pid = nix::unistd::getpid().as_raw();
-    CACHE.store((tag << 32) | u64::from(pid as u32), Ordering::Relaxed);
-    pid
 }
 
 /// A lock shared by processes: one holder at a time.
@@ -442,7 +462,11 @@ impl Lock {
 }
 
 impl std::fmt::Debug for Lock {
-    /// CPython's `repr`: `<Lock(owner=None)>`, or the holder's pid.
+    /// CPython's `repr` with a pid for a name: `<Lock(owner=None)>` when free,
+    /// `<Lock(owner=1234)>` when process 1234 holds it. (CPython prints the holder's process
+    /// name when it is the caller, `<Lock(owner=MainProcess)>`, and `SomeOtherThread` or
+    /// `SomeOtherProcess` otherwise: a pid names every holder the same way, and another
+    /// process's name is not known here.)
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.raw.fmt(f)
     }
@@ -460,8 +484,8 @@ impl LockGuard<'_> {
     ///
     /// # Errors
     ///
-    /// [`Error::NotLockOwner`] for a guard copied into a child by `fork` (the lock is the
-    /// parent's and stays held).
+    /// [`Error::NotLockOwner`] for a guard copied into a child by `fork`: the copy holds
+    /// nothing there, and the lock is left as it is, whoever holds it.
     pub fn release(self) -> Result<()> {
         self.raw.release()
     }
@@ -471,6 +495,11 @@ impl LockGuard<'_> {
     /// may be half-updated. A warning naming that process is logged too.
     pub fn previous_holder_died(&self) -> bool {
         self.raw.owner_died
+    }
+
+    /// Whether this process took the lock: false for a copy of the guard made by `fork`.
+    pub(crate) fn taken_in_this_process(&self) -> bool {
+        self.raw.taken_in_this_process()
     }
 }
 
@@ -548,7 +577,10 @@ impl RLock {
 }
 
 impl std::fmt::Debug for RLock {
-    /// CPython's `repr`: `<RLock(None, 0)>`, or the holder's pid and depth.
+    /// CPython's `repr` with a pid for a name: `<RLock(None, 0)>` when free, `<RLock(1234, 2)>`
+    /// when process 1234 holds it twice. (CPython prints the holder's process name and depth
+    /// when it is the caller, `<RLock(MainProcess, 2)>`, and `<RLock(SomeOtherThread,
+    /// nonzero)>` or `<RLock(SomeOtherProcess, nonzero)>` otherwise.)
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.raw.fmt(f)
     }
@@ -566,7 +598,8 @@ impl RLockGuard<'_> {
     ///
     /// # Errors
     ///
-    /// [`Error::NotLockOwner`] for a guard copied into a child by `fork`.
+    /// [`Error::NotLockOwner`] for a guard copied into a child by `fork`, as for
+    /// [`LockGuard::release`].
     pub fn release(self) -> Result<()> {
         self.raw.release()
     }

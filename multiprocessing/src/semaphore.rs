@@ -86,6 +86,12 @@
 //! sleepers loses no wake-up). The slices bound what a wake-up that a killed process owed can
 //! cost, and give the waiters their turns at looking for dead holders.
 //!
+//! A caller's timeout applies to that sleep only, never to taking the mutex: the mutex is held
+//! for a few stores at a time, and a holder that dies hands it over at once (`EOWNERDEAD`), so
+//! waiting for it is short and cannot hang. With the deadline on the mutex too,
+//! `acquire_timeout(ZERO)` would answer "none" whenever another process happened to be giving a
+//! unit back, with units free; CPython's `acquire(timeout=0)` answers `True` whenever one is.
+//!
 //! ## Fork, exit, and the limits
 //!
 //! All the state is in the shared page, so the crate needs no fork hook and no exit step for a
@@ -261,23 +267,22 @@ impl Core {
         Ok(Core { shm: Arc::new(shm), max_value })
     }
 
-    /// Takes the mutex (waiting at most until `deadline`; `None` if it passes first). After a
-    /// process died holding it, the count is recomputed from the truth.
-    fn lock(&self, deadline: Option<Instant>) -> Result<Option<RobustGuard<'_>>> {
-        match self.shm.mutex.lock(deadline)? {
-            Locked::TimedOut => Ok(None),
+    /// Takes the mutex, with no deadline, even for a caller that has one: it is only ever held
+    /// for a few stores, and a holder that dies hands it over at once (`EOWNERDEAD`), so the
+    /// wait is short and cannot hang. A deadline here would make a caller whose time is up (a
+    /// zero timeout) answer "no unit" because another process was giving one back, while units
+    /// are free: the deadline applies to the sleep for a unit, never to this. After a process
+    /// died holding the mutex, the count is recomputed from the truth.
+    fn lock_now(&self) -> Result<RobustGuard<'_>> {
+        match self.shm.mutex.lock(None)? {
             Locked::Acquired(locked) => {
                 if locked.owner_died {
                     self.recount();
                 }
-                Ok(Some(locked))
+                Ok(locked)
             }
+            Locked::TimedOut => Err(Error::Io(std::io::ErrorKind::TimedOut.into())),
         }
-    }
-
-    /// The mutex, however long it takes (it is only ever held for a few stores).
-    fn lock_now(&self) -> Result<RobustGuard<'_>> {
-        self.lock(None)?.ok_or_else(|| Error::Io(std::io::ErrorKind::TimedOut.into()))
     }
 
     /// Recomputes `value` from the truth, with the mutex held; wakes the waiters, since the
@@ -339,7 +344,7 @@ impl Core {
         let me = ProcessIdentity::current();
         let mut spun = false;
         loop {
-            let Some(locked) = self.lock(deadline)? else { return Ok(None) };
+            let locked = self.lock_now()?;
             if shm.value.load(Ordering::SeqCst) > 0 {
                 let slot = self.take_unit(me);
                 drop(locked);
@@ -374,8 +379,10 @@ impl Core {
         match slot {
             Some(index) => {
                 let holder = &shm.holders[index];
-                // Always true for a running process: no sweep frees the slot of a live one.
-                if holder.who.load() != Some(ProcessIdentity::current())
+                // Always true for a running process: no sweep frees the slot of a live one. The
+                // pid only: the slot may hold this process without its start time (see
+                // `ProcessIdentity::current`).
+                if !holder.who.load().is_some_and(ProcessIdentity::is_this_process)
                     || held(holder.units.load(Ordering::SeqCst)) == 0
                 {
                     return Ok(());
@@ -406,7 +413,7 @@ impl Core {
         let Some(index) = slot else { return Ok(()) }; // An untracked unit is consumed already.
         let _locked = self.lock_now()?;
         let holder = &self.shm.holders[index];
-        if holder.who.load() != Some(ProcessIdentity::current())
+        if !holder.who.load().is_some_and(ProcessIdentity::is_this_process)
             || held(holder.units.load(Ordering::SeqCst)) == 0
         {
             return Ok(());
@@ -462,7 +469,6 @@ impl Core {
         if !shm.sweeps.claim() {
             return Ok(false);
         }
-        let me = ProcessIdentity::current();
         // Looked at without the mutex (reading /proc is slow); checked again under it below.
         let dead: Vec<(usize, ProcessIdentity)> = shm
             .holders
@@ -470,7 +476,7 @@ impl Core {
             .enumerate()
             .filter_map(|(index, holder)| {
                 let who = holder.who.load()?;
-                (who != me && !who.is_running()).then_some((index, who))
+                (!who.is_this_process() && !who.is_running()).then_some((index, who))
             })
             .collect();
         if dead.is_empty() {

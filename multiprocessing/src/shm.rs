@@ -16,6 +16,18 @@
 //!   hand-written futex lock because of `PTHREAD_MUTEX_ROBUST`: when a process dies holding the
 //!   lock (killed in the middle of a `get`, for instance), the next locker gets `EOWNERDEAD`
 //!   instead of waiting forever. CPython's semaphores have no such thing.
+//!
+//! # A mapping that is not unmapped: a robust mutex still held by this process
+//!
+//! A thread that holds robust mutexes keeps them on a list (`set_robust_list(2)`), *linked
+//! through the mutexes themselves*: each held mutex stores the address of the next. glibc walks
+//! that list on every lock and unlock of a robust mutex, and the kernel walks it when the thread
+//! dies. So a mutex this process still holds must stay mapped: if its page were unmapped, the
+//! thread's next robust lock or unlock would read unmapped memory (a crash), or a page mapped
+//! there since (worse). Safe Rust can get there: `std::mem::forget(lock.acquire()?)` and then
+//! dropping the lock. So [`SharedMemory`]'s drop asks the memory whether a thread of this
+//! process holds one of its mutexes ([`ProcessShared::held_by_this_process`]) and, if so,
+//! leaves the page mapped for the rest of the process: a page is what the leak costs.
 
 use std::cell::UnsafeCell;
 use std::io;
@@ -34,7 +46,16 @@ use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous, munmap};
 /// All-zero bytes must be a valid value of the type (the mapping starts zeroed), and the type
 /// must keep working when the same bytes are used by several processes at once: atomics and
 /// process-shared mutexes, no pointers, no heap.
-pub(crate) unsafe trait ProcessShared: Sync {}
+pub(crate) unsafe trait ProcessShared: Sync {
+    /// Whether a thread of this process holds a [`RobustMutex`] in this memory, so that it must
+    /// not be unmapped (module docs). Types whose mutexes are held only while a borrow of the
+    /// memory lives (inside one method call) keep the default: no handle of the memory can be
+    /// dropped then. A type whose mutex can stay held past every borrow (a lock's guard leaked
+    /// with `mem::forget`) must answer.
+    fn held_by_this_process(&self) -> bool {
+        false
+    }
+}
 
 /// A `T` in an anonymous shared mapping, inherited by every process forked after it was made.
 pub(crate) struct SharedMemory<T: ProcessShared> {
@@ -72,8 +93,15 @@ impl<T: ProcessShared> Deref for SharedMemory<T> {
 
 impl<T: ProcessShared> Drop for SharedMemory<T> {
     fn drop(&mut self) {
+        if self.held_by_this_process() {
+            // A thread of this process still holds a mutex in the mapping, and its list of
+            // robust mutexes links through it: unmapping would leave that list pointing into
+            // unmapped (or later reused) memory. Leaked instead (module docs).
+            return;
+        }
         // SAFETY: the mapping was made by `new` with this length and nothing borrows it any more
-        // (`&self` borrows ended). Other processes keep their own mapping of the same page.
+        // (`&self` borrows ended). No thread of this process holds a mutex in it (checked above),
+        // so no robust list links through it. Other processes keep their own mapping.
         let _ = unsafe { munmap(self.ptr.cast(), size_of::<T>().max(1)) };
     }
 }
@@ -245,6 +273,26 @@ impl RobustMutex {
         check(unsafe { libc::pthread_mutex_unlock(self.raw.get()) })
     }
 
+    /// Whether a thread of this process holds the mutex. A robust mutex's lock word holds its
+    /// owner's thread id (the kernel's robust-futex rules: `FUTEX_TID_MASK`, the low 30 bits,
+    /// cleared by the kernel when the owner dies), and `tgkill(pid, tid, 0)` succeeds only
+    /// when `tid` is a live thread of process `pid`.
+    pub(crate) fn held_by_this_process(&self) -> bool {
+        // SAFETY: glibc's `pthread_mutex_t` starts with its lock word, an `int` (`__data.__lock`,
+        // first on every Linux architecture: the offset glibc gives the kernel for the robust
+        // list is computed from it); the mutex is aligned for it, lives as long as `self`, and
+        // every process changes that word only with atomic instructions, so an atomic load
+        // reads a whole value.
+        let word = unsafe { &*self.raw.get().cast::<AtomicU32>() };
+        let owner = word.load(std::sync::atomic::Ordering::SeqCst) & libc::FUTEX_TID_MASK;
+        if owner == 0 {
+            return false;
+        }
+        // SAFETY: signal 0 sends nothing; tgkill only checks that `owner` is a thread of
+        // this process's thread group.
+        unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), owner as libc::pid_t, 0) == 0 }
+    }
+
     fn outcome(&self, rc: libc::c_int) -> io::Result<Locked<'_>> {
         match rc {
             0 => Ok(Locked::Acquired(RobustGuard {
@@ -257,14 +305,26 @@ impl RobustMutex {
                 // We hold the lock now; mark it usable again. The caller decides whether the
                 // data it protects survived (see `owner_died`).
                 // SAFETY: we hold the mutex (EOWNERDEAD means it was handed to us).
-                check(unsafe { libc::pthread_mutex_consistent(self.raw.get()) })?;
-                Ok(Locked::Acquired(RobustGuard {
-                    mutex: self,
-                    owner_died: true,
-                    _not_send: std::marker::PhantomData,
-                }))
+                let consistent = unsafe { libc::pthread_mutex_consistent(self.raw.get()) };
+                self.owner_died_outcome(consistent)
             }
             err => Err(io::Error::from_raw_os_error(err)),
+        }
+    }
+
+    /// The mutex, just taken from a dead owner, with `consistent` the answer of
+    /// `pthread_mutex_consistent`. If that failed, the mutex is unlocked before the error goes
+    /// back: returned without a guard, it would stay held by this thread forever. (Unlocked while
+    /// still inconsistent, it becomes unusable, and every later lock gets `ENOTRECOVERABLE`: an
+    /// error for all, not a hang for all.)
+    fn owner_died_outcome(&self, consistent: libc::c_int) -> io::Result<Locked<'_>> {
+        let guard = RobustGuard { mutex: self, owner_died: true, _not_send: std::marker::PhantomData };
+        match check(consistent) {
+            Ok(()) => Ok(Locked::Acquired(guard)),
+            Err(error) => {
+                drop(guard);
+                Err(error)
+            }
         }
     }
 }
@@ -297,4 +357,49 @@ unsafe extern "C" {
 
 fn check(rc: libc::c_int) -> io::Result<()> {
     if rc == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(rc)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A robust mutex of each kind, in shared memory, initialised.
+    struct OneMutex(RobustMutex);
+    // SAFETY: all-zero bytes are a valid place for a mutex to be initialised in; it is a
+    // process-shared mutex.
+    unsafe impl ProcessShared for OneMutex {}
+
+    fn mutex() -> SharedMemory<OneMutex> {
+        let shm = SharedMemory::<OneMutex>::new().unwrap();
+        // SAFETY: just mapped, seen by no one else.
+        unsafe { shm.0.init() }.unwrap();
+        shm
+    }
+
+    #[test]
+    fn a_failed_consistent_unlocks_before_the_error_goes_back() {
+        let shm = mutex();
+        // Held by this thread, as it is when `EOWNERDEAD` hands it over.
+        let Ok(Locked::Acquired(guard)) = shm.0.lock(None) else { panic!("a free mutex") };
+        guard.keep();
+        let error = shm.0.owner_died_outcome(libc::EINVAL).err().expect("the failure is reported");
+        assert_eq!(error.raw_os_error(), Some(libc::EINVAL));
+        assert!(
+            matches!(shm.0.try_lock(), Ok(Locked::Acquired(_))),
+            "the mutex stayed held after the failed pthread_mutex_consistent"
+        );
+    }
+
+    #[test]
+    fn held_by_this_process_follows_the_owner_thread() {
+        let shm = mutex();
+        assert!(!shm.0.held_by_this_process(), "free");
+        let Ok(Locked::Acquired(guard)) = shm.0.lock(None) else { panic!("a free mutex") };
+        assert!(shm.0.held_by_this_process(), "held by this thread");
+        std::thread::scope(|scope| {
+            scope.spawn(|| assert!(shm.0.held_by_this_process(), "held by another thread of the process"));
+        });
+        drop(guard);
+        assert!(!shm.0.held_by_this_process(), "released");
+    }
 }

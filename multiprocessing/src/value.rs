@@ -34,9 +34,21 @@
 //! stored: every element holds a value it or an earlier holder wrote (stores of plain numbers do
 //! not leave invalid bits), but an update of several elements may be half done. CPython has no
 //! such signal: its lock stays taken and the next process waits forever.
+//!
+//! # A guard copied by `fork`: a panic, not a race
+//!
+//! A guard moved into a child's closure (the value leaked to `'static`, a `OnceLock`: safe code
+//! can) is copied by the fork. In the child it holds no lock: the parent's copy of the closure,
+//! and of the guard, is dropped after `start`, and the parent may then write the value while the
+//! child does, a data race on shared memory. So a guard remembers the fork generation of the
+//! process that took the lock (`lifecycle.rs` counts the forks), and reaching the data through a
+//! copy made by `fork` panics, with a sentence that says so. A panic and not an error, as
+//! `RefCell::borrow_mut` panics: `*guard` has no way to return an error, and giving the
+//! reference would be undefined behaviour. Dropping the copy releases nothing (see `lock.rs`).
 
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -103,16 +115,10 @@ impl<T: Plain> SharedCells<T> {
         Ok(cells)
     }
 
-    /// All the cells as a mutable slice.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds the lock that guards these cells for as long as the slice lives.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn slice_mut(&self) -> &mut [T] {
-        // SAFETY: the mapping holds `len` initialised `T`s (`new`), lives as long as `self`, and
-        // the lock (the caller's contract) makes this the only access in any process.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().cast::<T>(), self.len) }
+    /// All the cells, as a pointer: a guard makes a reference from it only after checking that
+    /// its process holds the lock (module docs).
+    fn cells(&self) -> NonNull<[T]> {
+        NonNull::slice_from_raw_parts(self.ptr.cast::<T>(), self.len)
     }
 }
 
@@ -180,10 +186,7 @@ impl<T: Plain> Value<T> {
     /// [`Error::Io`] when the lock cannot be taken (a system error).
     pub fn lock(&self) -> Result<ValueGuard<'_, T>> {
         let held = self.lock.acquire()?;
-        // SAFETY: the lock that guards the cells is held for the life of the guard, which keeps
-        // the `LockGuard` beside the slice.
-        let slice = unsafe { self.cells.slice_mut() };
-        Ok(ValueGuard { value: &mut slice[0], held })
+        Ok(ValueGuard { value: self.cells.cells().cast::<T>(), held, _data: PhantomData })
     }
 
     /// Reads the value, under the lock. Equivalent to reading Python's `v.value`.
@@ -220,9 +223,15 @@ impl<T: Plain + fmt::Debug> fmt::Debug for Value<T> {
 }
 
 /// The value of a [`Value`], held under its lock; the lock is released when this is dropped.
+///
+/// Not `Send`, as the lock's guard. A copy of the guard in a child made by `fork` (moved into
+/// the child's closure) panics when used: it holds no lock there (module docs).
 pub struct ValueGuard<'a, T: Plain> {
-    value: &'a mut T,
+    /// The value in the shared mapping, which lives as long as the `Value` borrowed for `'a`.
+    value: NonNull<T>,
     held: LockGuard<'a>,
+    /// The guard gives `&mut T` for `'a`.
+    _data: PhantomData<&'a mut T>,
 }
 
 impl<T: Plain> ValueGuard<'_, T> {
@@ -236,13 +245,32 @@ impl<T: Plain> ValueGuard<'_, T> {
 impl<T: Plain> Deref for ValueGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
-        self.value
+        refuse_a_copy(&self.held, "ValueGuard");
+        // SAFETY: the pointer is to the value in a mapping that lives as long as the borrowed
+        // `Value`; this process holds the lock that guards it (checked just above), until the
+        // guard is dropped, so no other process or thread reaches the value meanwhile; the
+        // reference borrows the guard.
+        unsafe { self.value.as_ref() }
     }
 }
 
 impl<T: Plain> DerefMut for ValueGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        self.value
+        refuse_a_copy(&self.held, "ValueGuard");
+        // SAFETY: as in `deref`; the `&mut self` borrow makes this the only reference.
+        unsafe { self.value.as_mut() }
+    }
+}
+
+/// Panics for a guard copied into a child by `fork`: it holds no lock in this process, and the
+/// reference it would give could race with the process that does (module docs: why a panic).
+fn refuse_a_copy(held: &LockGuard<'_>, guard: &str) {
+    if !held.taken_in_this_process() {
+        panic!(
+            "a {guard} was copied into a child process by fork (moved into the child's closure): \
+             it holds no lock in the child, so its data cannot be reached through it; take the \
+             lock in the child with lock()"
+        );
     }
 }
 
@@ -313,9 +341,7 @@ impl<T: Plain> Array<T> {
     /// [`Error::Io`] when the lock cannot be taken (a system error).
     pub fn lock(&self) -> Result<ArrayGuard<'_, T>> {
         let held = self.lock.acquire()?;
-        // SAFETY: the lock that guards the cells is held for the life of the guard.
-        let elements = unsafe { self.cells.slice_mut() };
-        Ok(ArrayGuard { elements, held })
+        Ok(ArrayGuard { elements: self.cells.cells(), held, _data: PhantomData })
     }
 
     /// Element `index`, under the lock. Equivalent to Python's `a[i]`.
@@ -364,9 +390,15 @@ impl<T: Plain> fmt::Debug for Array<T> {
 }
 
 /// The elements of an [`Array`], held under its lock; the lock is released when this is dropped.
+///
+/// Not `Send`, as the lock's guard. A copy of the guard in a child made by `fork` panics when
+/// used, as a [`ValueGuard`]'s does.
 pub struct ArrayGuard<'a, T: Plain> {
-    elements: &'a mut [T],
+    /// The elements in the shared mapping, which lives as long as the `Array` borrowed for `'a`.
+    elements: NonNull<[T]>,
     held: LockGuard<'a>,
+    /// The guard gives `&mut [T]` for `'a`.
+    _data: PhantomData<&'a mut [T]>,
 }
 
 impl<T: Plain> ArrayGuard<'_, T> {
@@ -380,12 +412,17 @@ impl<T: Plain> ArrayGuard<'_, T> {
 impl<T: Plain> Deref for ArrayGuard<'_, T> {
     type Target = [T];
     fn deref(&self) -> &[T] {
-        self.elements
+        refuse_a_copy(&self.held, "ArrayGuard");
+        // SAFETY: as in `ValueGuard::deref`: `len` initialised elements in a mapping that lives
+        // as long as the borrowed `Array`, guarded by the lock this process holds (checked).
+        unsafe { self.elements.as_ref() }
     }
 }
 
 impl<T: Plain> DerefMut for ArrayGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut [T] {
-        self.elements
+        refuse_a_copy(&self.held, "ArrayGuard");
+        // SAFETY: as in `deref`; the `&mut self` borrow makes this the only reference.
+        unsafe { self.elements.as_mut() }
     }
 }

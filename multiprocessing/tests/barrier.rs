@@ -5,6 +5,7 @@ mod harness;
 
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use multiprocessing::{Barrier, Error, Event, Process, Queue};
@@ -43,6 +44,14 @@ fn main() {
             (
                 "a_timeout_does_not_count_once_every_party_has_arrived",
                 a_timeout_does_not_count_once_every_party_has_arrived,
+            ),
+            (
+                "an_action_that_calls_wait_gets_an_error_not_a_hang",
+                an_action_that_calls_wait_gets_an_error_not_a_hang,
+            ),
+            (
+                "a_wait_during_the_action_from_another_thread_keeps_its_timeout",
+                a_wait_during_the_action_from_another_thread_keeps_its_timeout,
             ),
         ],
         &[],
@@ -516,4 +525,82 @@ fn a_timeout_does_not_count_once_every_party_has_arrived() {
     assert!(waited >= Duration::from_millis(750), "the child passed before the action ended: {waited:?}");
     assert_eq!(first.join().unwrap(), 0);
     assert!(!barrier.broken());
+}
+
+/// A barrier of two parties whose action runs `inside` with the barrier, which sends what it
+/// got to the queue returned; the two parties are children. Returns the two parties' outcomes
+/// (each within 20 s: a party still waiting then is a hang, and both are killed) and the queue.
+fn two_parties_and_an_action(
+    inside: fn(&Barrier, &Queue<(Outcome, Duration)>),
+) -> (Vec<Outcome>, Queue<(Outcome, Duration)>, Barrier) {
+    let inner: Queue<(Outcome, Duration)> = Queue::new().unwrap();
+    // The action needs the barrier, which is made with the action: it finds it here.
+    let cell: Arc<OnceLock<Barrier>> = Arc::new(OnceLock::new());
+    let (c, i) = (Arc::clone(&cell), inner.clone());
+    let barrier = Barrier::with_action(2, move || inside(c.get().expect("set before any wait"), &i)).unwrap();
+    assert!(cell.set(barrier.clone()).is_ok());
+    let results: Queue<(Outcome, Duration)> = Queue::new().unwrap();
+    let mut parties = vec![party(&barrier, Duration::from_secs(60), &results)];
+    eventually("the first party waits", || barrier.n_waiting() == 1);
+    parties.push(party(&barrier, Duration::from_secs(60), &results));
+    let mut outcomes = Vec::new();
+    for _ in 0..2 {
+        match results.get_timeout(Duration::from_secs(20)) {
+            Ok((outcome, _)) => outcomes.push(outcome),
+            Err(_) => {
+                for p in &parties {
+                    let _ = p.kill();
+                }
+                panic!("the parties still wait after 20 s (a hang); got only {outcomes:?}");
+            }
+        }
+    }
+    for p in &mut parties {
+        assert_eq!(p.join().unwrap(), 0);
+    }
+    outcomes.sort_by_key(|outcome| format!("{outcome:?}"));
+    (outcomes, inner, barrier)
+}
+
+/// The action runs in the last party's thread before the cycle is released, so a `wait` it
+/// makes waits for a cycle that cannot end before the action returns: CPython's hangs (or,
+/// with a timeout, breaks the barrier when it runs out). Here such a `wait` fails at once,
+/// with or without a timeout, with an error that says why, and the cycle ends as usual.
+fn an_action_that_calls_wait_gets_an_error_not_a_hang() {
+    let (outcomes, inner, barrier) = two_parties_and_an_action(|barrier, inner| {
+        for timeout in [None, Some(Duration::from_secs(2))] {
+            let started = Instant::now();
+            let result = match timeout {
+                None => barrier.wait(),
+                Some(timeout) => barrier.wait_timeout(timeout),
+            };
+            inner.put((Outcome::from(result), started.elapsed())).unwrap();
+        }
+    });
+    assert_eq!(outcomes, [Outcome::Passed(0), Outcome::Passed(1)]);
+    for _ in 0..2 {
+        let (outcome, took) = inner.get_timeout(Duration::from_secs(5)).unwrap();
+        let Outcome::Other(message) = outcome else { panic!("the action's wait gave {outcome:?}") };
+        assert!(message.contains("from its own action"), "{message}");
+        assert!(took < Duration::from_secs(1), "the action's wait took {took:?} to fail");
+    }
+    assert!(!barrier.broken());
+}
+
+/// A `wait` that the action makes from another thread cannot be told from any late caller: it
+/// waits for the action to end, but its timeout counts. Here the action waits for that thread,
+/// so the timeout (300 ms) is what ends it: the thread's `wait` breaks the barrier, as a timeout
+/// does, and the two parties learn that the barrier broke.
+fn a_wait_during_the_action_from_another_thread_keeps_its_timeout() {
+    let (outcomes, inner, barrier) = two_parties_and_an_action(|barrier, inner| {
+        let b = barrier.clone();
+        let started = Instant::now();
+        let result = std::thread::spawn(move || b.wait_timeout(Duration::from_millis(300))).join().unwrap();
+        inner.put((Outcome::from(result), started.elapsed())).unwrap();
+    });
+    assert_eq!(outcomes, [Outcome::Broken, Outcome::Broken]);
+    let (outcome, took) = inner.get_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(outcome, Outcome::Broken);
+    assert!((Duration::from_millis(250)..Duration::from_secs(5)).contains(&took), "{took:?}");
+    assert!(barrier.broken());
 }

@@ -32,6 +32,10 @@ fn main() {
             ("waiter_killed_at_random_instants_no_notification_lost", waiter_killed_at_random),
             ("notifier_killed_at_random_instants_notify_all_is_all_or_nothing", notifier_killed_at_random),
             ("wait_and_notify_round_trip", wait_and_notify_round_trip),
+            (
+                "a_guard_copied_into_a_child_cannot_wait_or_notify",
+                a_guard_copied_into_a_child_cannot_wait_or_notify,
+            ),
         ],
         &[],
     );
@@ -603,4 +607,39 @@ fn wait_and_notify_round_trip() {
     assert_eq!(shared.get(0), TURNS);
     println!("FIGURES round_trip: {TURNS} turns, {per_round_trip:?} per round trip");
     assert!(per_round_trip < Duration::from_millis(5), "{per_round_trip:?} per round trip");
+}
+
+/// A `ConditionGuard` copied into a child by the fork (the condition leaked to `'static`, the
+/// guard moved into the child's closure) holds nothing in the child, even once the child holds
+/// the lock itself through a guard of its own: `wait`, `notify` and `release` on the copy are
+/// refused, and the child's own hold is left as it was.
+fn a_guard_copied_into_a_child_cannot_wait_or_notify() {
+    let cond: &'static Condition = Box::leak(Box::new(Condition::new().unwrap()));
+    let results: Queue<String> = Queue::new().unwrap();
+    let mut copied = cond.acquire().unwrap();
+    let r = results.clone();
+    let mut child = Process::new(move || -> multiprocessing::Result<()> {
+        // Free once the parent has dropped its copy of this closure (just after `start`).
+        let mine = cond.acquire()?;
+        let said = |result: multiprocessing::Result<()>| match result {
+            Ok(()) => "ok".to_string(),
+            Err(Error::NotLockOwner) => "refused".to_string(),
+            Err(other) => other.to_string(),
+        };
+        let wait = said(copied.wait_timeout(Duration::from_millis(10)).map(|_| ()));
+        let notify = said(copied.notify());
+        let release = said(copied.release());
+        r.put(format!("wait {wait}, notify {notify}, release {release}; {cond:?}"))?;
+        drop(mine);
+        Ok(())
+    });
+    child.start().unwrap();
+    let pid = child.pid().unwrap();
+    let said = results.get_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!(child.join().unwrap(), 0);
+    assert_eq!(
+        said,
+        format!("wait refused, notify refused, release refused; <Condition(<RLock({pid}, 1)>, 0)>")
+    );
+    assert_eq!(format!("{cond:?}"), "<Condition(<RLock(None, 0)>, 0)>");
 }

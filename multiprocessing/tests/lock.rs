@@ -19,6 +19,14 @@ fn main() {
             ("try_and_timeout_while_another_process_holds_the_lock", try_and_timeout),
             ("rlock_recursion_and_exclusion_across_processes", rlock_recursion_and_exclusion),
             ("a_guard_copied_into_a_child_cannot_release_the_lock", guard_copied_into_a_child),
+            (
+                "a_guard_copied_into_a_child_leaves_the_childs_own_hold_alone",
+                copied_guard_leaves_the_childs_own_hold_alone,
+            ),
+            (
+                "a_leaked_guard_then_its_lock_dropped_is_not_a_crash",
+                a_leaked_guard_then_its_lock_dropped_is_not_a_crash,
+            ),
             ("holder_killed_at_random_instants_never_leaves_the_lock_held", holder_killed_at_random),
             ("a_sleeping_waiter_gets_the_lock_when_the_holder_is_killed", sleeping_waiter_gets_it),
             ("the_warning_names_the_dead_holder", the_warning_names_the_dead_holder),
@@ -276,6 +284,116 @@ fn guard_copied_into_a_child() {
     assert!(matches!(lock.acquire(), Err(Error::WouldDeadlock)), "the parent no longer holds it");
 }
 
+/// A guard copied into a child by the fork, while the child holds the lock itself (it took it
+/// once the parent's copy of the closure, and of the guard, was dropped): releasing the copy,
+/// by `release` or by dropping it, must leave the child's own hold alone. A pid alone cannot
+/// tell the two apart (both are the child's); the fork generation the guard remembers can.
+fn copied_guard_leaves_the_childs_own_hold_alone() {
+    let lock: &'static Lock = Box::leak(Box::new(Lock::new().unwrap()));
+    let rlock: &'static RLock = Box::leak(Box::new(RLock::new().unwrap()));
+    let results: Queue<String> = Queue::new().unwrap();
+    let copied = lock.acquire().unwrap();
+    let copied_r = rlock.acquire().unwrap();
+    let r = results.clone();
+    let mut child = Process::new(move || -> multiprocessing::Result<()> {
+        // Free once the parent has dropped its copy of this closure (just after `start`).
+        let mine = lock.acquire()?;
+        let mine_r = rlock.acquire()?;
+        let released = match copied.release() {
+            Ok(()) => "released".to_string(),
+            Err(e) => e.to_string(),
+        };
+        drop(copied_r);
+        let busy = lock.try_acquire()?.is_none();
+        r.put(format!("{released} | {lock:?} {rlock:?} busy={busy}"))?;
+        drop((mine, mine_r));
+        r.put(format!("{lock:?} {rlock:?}"))
+    });
+    child.start().unwrap();
+    let pid = child.pid().unwrap();
+    let held = results.get_timeout(Duration::from_secs(30)).unwrap();
+    let freed = results.get_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!(child.join().unwrap(), 0);
+    let (released, state) = held.split_once(" | ").unwrap();
+    assert!(released.contains("does not hold"), "the copy's release: {released}");
+    assert_eq!(state, format!("<Lock(owner={pid})> <RLock({pid}, 1)> busy=true"), "after the copies went");
+    assert_eq!(freed, "<Lock(owner=None)> <RLock(None, 0)>");
+}
+
+/// Takes `outer`, leaks a guard of a lock made and dropped in between, and releases `outer`:
+/// glibc then walks this thread's robust list, which links through the leaked guard's mutex
+/// (it was taken last, so it is at the head). Then a few more locks, taken and released.
+fn leak_between(leak_one: impl FnOnce()) {
+    let outer = Lock::new().unwrap();
+    let held = outer.acquire().unwrap();
+    leak_one();
+    drop(held);
+    for _ in 0..4 {
+        let lock = RLock::new().unwrap();
+        drop(lock.acquire().unwrap());
+    }
+}
+
+/// `mem::forget` of a guard is safe Rust, and dropping the lock after it too. The leaked
+/// guard's mutex stays in the thread's list of robust mutexes it holds (glibc walks it on every
+/// robust lock and unlock; the kernel walks it when the thread dies): if the lock's page were
+/// unmapped, the next lock operation of that thread would read unmapped memory (`SIGSEGV`), or
+/// a page mapped there since. Each case runs in a child, which must end with exit code 0.
+fn a_leaked_guard_then_its_lock_dropped_is_not_a_crash() {
+    let cases: [(&str, fn()); 4] = [
+        ("Lock", || {
+            leak_between(|| {
+                let lock = Lock::new().unwrap();
+                std::mem::forget(lock.acquire().unwrap());
+            })
+        }),
+        ("RLock", || {
+            leak_between(|| {
+                let lock = RLock::new().unwrap();
+                std::mem::forget(lock.acquire().unwrap());
+                std::mem::forget(lock.acquire().unwrap());
+            })
+        }),
+        ("Condition", || {
+            leak_between(|| {
+                let cond = multiprocessing::Condition::new().unwrap();
+                std::mem::forget(cond.acquire().unwrap());
+            })
+        }),
+        ("Lock, leaked by another thread", || {
+            // The thread that holds the leaked mutex is not the one that drops the lock.
+            let lock = Lock::new().unwrap();
+            let l = lock.clone();
+            let (leaked, dropped) = (Event::new().unwrap(), Event::new().unwrap());
+            let (lk, dr) = (leaked.clone(), dropped.clone());
+            let thread = std::thread::spawn(move || {
+                let outer = Lock::new().unwrap();
+                let held = outer.acquire().unwrap();
+                std::mem::forget(l.acquire().unwrap());
+                drop(l);
+                lk.set();
+                assert!(dr.wait_timeout(Duration::from_secs(30)));
+                drop(held);
+                drop(Lock::new().unwrap().acquire().unwrap());
+            });
+            assert!(leaked.wait_timeout(Duration::from_secs(30)));
+            drop(lock);
+            dropped.set();
+            thread.join().unwrap();
+        }),
+    ];
+    let mut crashed = Vec::new();
+    for (name, case) in cases {
+        let mut child = Process::new(case);
+        child.start().unwrap();
+        let code = child.join().unwrap();
+        if code != 0 {
+            crashed.push(format!("{name}: exit code {code}"));
+        }
+    }
+    assert!(crashed.is_empty(), "leaked guard, lock dropped: {crashed:?} (-11 is SIGSEGV)");
+}
+
 /// 300 rounds: a child takes and releases the lock without end (holding it most of the time),
 /// and is SIGKILLed at a random instant. Then the parent must get the lock within 5 s (a hang
 /// otherwise), and learn of the death whenever the child held it: when the lock's owner
@@ -462,5 +580,7 @@ fn hand_off_between_two_processes() {
     let per_round_trip = started.elapsed() / (TURNS / 2) as u32;
     assert_eq!(shared.get(0), TURNS);
     println!("FIGURES hand_off: {TURNS} turns, {per_round_trip:?} per round trip");
-    assert!(per_round_trip < Duration::from_millis(1), "{per_round_trip:?} per round trip");
+    // 5 ms: a machine loaded by other work (2 cores, load 5) measured up to 2 ms, with the lock
+    // as it was and as it is; a lost wake-up costs a 100 ms slice.
+    assert!(per_round_trip < Duration::from_millis(5), "{per_round_trip:?} per round trip");
 }

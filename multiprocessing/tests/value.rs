@@ -5,7 +5,7 @@ mod harness;
 
 use std::time::{Duration, Instant, SystemTime};
 
-use multiprocessing::{Array, Error, Process, Value};
+use multiprocessing::{Array, Error, Event, Lock, Process, Queue, Value};
 
 fn main() {
     harness::main(
@@ -20,6 +20,14 @@ fn main() {
             ),
             ("array_index_out_of_range_is_an_index_error", array_index_out_of_range_is_an_index_error),
             ("two_numbers_in_one_value_change_together", two_numbers_in_one_value_change_together),
+            (
+                "a_guard_copied_into_a_child_cannot_reach_the_value",
+                a_guard_copied_into_a_child_cannot_reach_the_value,
+            ),
+            (
+                "a_leaked_guard_then_the_value_dropped_is_not_a_crash",
+                a_leaked_guard_then_the_value_dropped_is_not_a_crash,
+            ),
             (
                 "a_holder_killed_at_random_instants_never_leaves_the_value_locked",
                 a_holder_killed_at_random_instants_never_leaves_the_value_locked,
@@ -104,36 +112,126 @@ fn array_index_out_of_range_is_an_index_error() {
 }
 
 /// Two accounts in one `Value<[i64; 2]>`: processes move money between them while the parent
-/// checks, under the same lock, that the total never changes.
+/// checks, under the same lock, that the total never changes. The movers keep moving until the
+/// parent has made its checks (at least 2,000, and until it has seen the accounts change 100
+/// times between two checks), so the checks cannot all come before or after the moves.
 fn two_numbers_in_one_value_change_together() {
+    const CHECKS: u32 = 2_000;
+    const CHANGES: u32 = 100;
     let accounts = Value::new([1_000_i64, 0]).unwrap();
+    let stop = Event::new().unwrap();
     let mut movers: Vec<Process> = (0..2)
         .map(|k| {
-            let accounts = accounts.clone();
+            let (accounts, stop) = (accounts.clone(), stop.clone());
             Process::new(move || -> multiprocessing::Result<()> {
-                for i in 0..3_000 {
+                let mut i = 0;
+                while !stop.is_set() {
                     let amount = (i % 7 + k) as i64;
                     let mut both = accounts.lock()?;
                     both[0] -= amount;
                     std::hint::spin_loop();
                     both[1] += amount;
+                    drop(both);
+                    i += 1;
                 }
                 Ok(())
             })
+            // Daemonic: if this test panics, its exit terminates them instead of waiting.
+            .with_daemon(true)
         })
         .collect();
     start_all(&mut movers);
-    let mut checks = 0;
-    while movers.iter().any(Process::is_alive) {
+    let started = Instant::now();
+    let (mut checks, mut changes, mut last, mut half_done) = (0, 0, [1_000, 0], None);
+    while (checks < CHECKS || changes < CHANGES) && started.elapsed() < Duration::from_secs(30) {
         let [a, b] = accounts.get().unwrap();
-        assert_eq!(a + b, 1_000, "a half-done move was seen");
+        if a + b != 1_000 {
+            half_done.get_or_insert([a, b]);
+        }
+        if [a, b] != last {
+            changes += 1;
+            last = [a, b];
+        }
         checks += 1;
+        // A moment with the lock free, so that the movers get it: taken again at once, it could
+        // stay this loop's for long stretches.
+        busy(Duration::from_micros(2));
     }
+    // Stopped before any assertion, so that a failure is reported at once.
+    stop.set();
     join_all(&mut movers);
+    println!(
+        "FIGURES value sum checked {checks} times while two processes moved money; {changes} changes seen"
+    );
+    assert_eq!(half_done, None, "a half-done move was seen");
+    assert!(
+        changes >= CHANGES,
+        "the accounts changed {changes} times in 30 s of checks: the test watched too little"
+    );
     let [a, b] = accounts.get().unwrap();
     assert_eq!(a + b, 1_000);
-    assert!(b > 0, "nothing moved");
-    println!("FIGURES value sum checked {checks} times while two processes moved money");
+}
+
+/// A `ValueGuard` moved into a child's closure (the value leaked to `'static`, which safe code
+/// may do) is copied by the fork: the child holds no lock, and the parent's copy of the guard is
+/// dropped after `start`, so the parent may write at the same time. Reaching the value through
+/// the copy must panic in the child (a clear message), never write the shared memory.
+fn a_guard_copied_into_a_child_cannot_reach_the_value() {
+    let value: &'static Value<u64> = Box::leak(Box::new(Value::new(0).unwrap()));
+    let array: &'static Array<u64> = Box::leak(Box::new(Array::new(4, 0).unwrap()));
+    let messages: Queue<String> = Queue::new().unwrap();
+    let mut copied = value.lock().unwrap();
+    let mut copied_array = array.lock().unwrap();
+    let m = messages.clone();
+    let mut child = Process::new(move || -> multiprocessing::Result<()> {
+        let attempt =
+            |write: &mut dyn FnMut()| match std::panic::catch_unwind(std::panic::AssertUnwindSafe(write)) {
+                Ok(()) => "written".to_string(),
+                Err(panic) => match panic.downcast_ref::<&str>() {
+                    Some(text) => text.to_string(),
+                    None => panic.downcast_ref::<String>().cloned().unwrap_or_default(),
+                },
+            };
+        m.put(attempt(&mut || *copied = 1_000))?;
+        m.put(attempt(&mut || copied_array[0] = 1_000))?;
+        // The copies are dropped here: they must not release the lock the child never took.
+        Ok(())
+    });
+    child.start().unwrap();
+    for _ in 0..2 {
+        let message = messages.get_timeout(Duration::from_secs(30)).unwrap();
+        assert!(message.contains("copied into a child") && message.contains("fork"), "{message:?}");
+    }
+    assert_eq!(child.join().unwrap(), 0);
+    assert_eq!(value.get().unwrap(), 0, "the child wrote through a copied guard");
+    assert_eq!(array.to_vec().unwrap(), [0; 4], "the child wrote through a copied guard");
+}
+
+/// As `a_leaked_guard_then_its_lock_dropped_is_not_a_crash` in tests/lock.rs, for the lock of a
+/// `Value` and of an `Array`: a guard leaked with `mem::forget`, the value dropped, then another
+/// lock released by the same thread. Each case in a child, which must end with exit code 0.
+fn a_leaked_guard_then_the_value_dropped_is_not_a_crash() {
+    fn leak_between(leak_one: impl FnOnce()) {
+        let outer = Lock::new().unwrap();
+        let held = outer.acquire().unwrap();
+        leak_one();
+        drop(held);
+        drop(Lock::new().unwrap().acquire().unwrap());
+    }
+    let cases: [(&str, fn()); 2] = [
+        ("Value", || leak_between(|| std::mem::forget(Value::new(7_u32).unwrap().lock().unwrap()))),
+        ("Array", || leak_between(|| std::mem::forget(Array::new(3, 7_u32).unwrap().lock().unwrap()))),
+    ];
+    let mut crashed = Vec::new();
+    for (name, case) in cases {
+        let mut child = Process::new(case);
+        child.start().unwrap();
+        let code = child.join().unwrap();
+        if code != 0 {
+            crashed.push(format!("{name}: exit code {code}"));
+        }
+    }
+    assert!(crashed.is_empty(), "leaked guard, value dropped: {crashed:?} (-11 is SIGSEGV)");
 }
 
 fn busy(time: Duration) {
