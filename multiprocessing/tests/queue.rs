@@ -57,6 +57,10 @@ fn main() {
             ("exit_does_not_wait_for_items_nobody_can_read", exit_does_not_wait_for_items_nobody_can_read),
             ("timeouts_of_duration_max_mean_no_deadline", timeouts_of_duration_max_mean_no_deadline),
             (
+                "put_nowait_finds_room_while_another_process_is_counting",
+                put_nowait_finds_room_while_another_process_is_counting,
+            ),
+            (
                 "get_with_threads_waits_instead_of_disconnected",
                 get_with_threads_waits_instead_of_disconnected,
             ),
@@ -586,4 +590,41 @@ fn get_with_threads_waits_instead_of_disconnected() {
     });
     assert_eq!(queue.get_timeout(Duration::from_secs(30)).unwrap(), 9);
     putter.join().unwrap();
+}
+
+/// A bounded queue with plenty of room: `put_nowait` must never say Full, even while another
+/// process keeps taking the queue's room lock to count (it once did, when the lock was taken
+/// with the caller's deadline, already past).
+fn put_nowait_finds_room_while_another_process_is_counting() {
+    let queue: Queue<u32> = Queue::with_maxsize(1_000).unwrap();
+    let stop = multiprocessing::Event::new().unwrap();
+    let (q, s) = (queue.clone(), stop.clone());
+    let mut churner = Process::new(move || -> multiprocessing::Result<()> {
+        while !s.is_set() {
+            q.put(7)?;
+        }
+        Ok(())
+    })
+    .with_daemon(true);
+    churner.start().unwrap();
+    let (mut full, mut tries) = (0, 0);
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(2) {
+        // Keep the queue far from its bound: take what the churner put.
+        while queue.qsize() > 100 {
+            let _ = queue.get_nowait();
+        }
+        match queue.put_nowait(1) {
+            Ok(()) => {}
+            Err(multiprocessing::Error::Full) => full += 1,
+            Err(other) => panic!("{other}"),
+        }
+        tries += 1;
+    }
+    stop.set();
+    while queue.get_timeout(Duration::from_millis(200)).is_ok() {}
+    let _ = churner.join_timeout(Duration::from_secs(10));
+    println!("FIGURES put_nowait with room: {full} Full answers in {tries} tries");
+    assert_eq!(full, 0, "put_nowait said Full {full} times while the queue had room");
+    assert!(tries > 100);
 }

@@ -89,9 +89,12 @@ impl Channel {
         }
         let mut swept = false;
         loop {
-            let guard = match self.room_lock.lock(deadline).map_err(Error::Io)? {
+            // Without the caller's deadline: the lock is held only to count, so waiting for it is
+            // short, while a past deadline (`put_nowait`) would answer Full merely because
+            // another process was counting (a dead holder is EOWNERDEAD, not a wait).
+            let guard = match self.room_lock.lock(None).map_err(Error::Io)? {
                 Locked::Acquired(guard) => guard,
-                Locked::TimedOut => return Err(Error::Full),
+                Locked::TimedOut => continue,
             };
             // A holder that died here held nothing that needs repair: the counts are atomics
             // that it either changed or did not.
