@@ -600,8 +600,10 @@ fn put_nowait_finds_room_while_another_process_is_counting() {
     let stop = multiprocessing::Event::new().unwrap();
     let (q, s) = (queue.clone(), stop.clone());
     let mut churner = Process::new(move || -> multiprocessing::Result<()> {
+        // One in, one out: the queue stays far from its bound, and each put takes the room lock.
         while !s.is_set() {
             q.put(7)?;
+            let _ = q.get_timeout(Duration::from_millis(100));
         }
         Ok(())
     })
