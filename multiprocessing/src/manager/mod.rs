@@ -260,7 +260,7 @@ impl Manager {
 
 impl Owner {
     fn shutdown(&self) -> Result<()> {
-        if ProcessIdentity::current() != self.owner {
+        if !self.owner.is_this_process() {
             return Err(Error::InvalidState(
                 "shutdown(): only the process that made the Manager can shut it down",
             ));
@@ -283,7 +283,7 @@ impl Drop for Owner {
     /// server ([`Manager::shutdown`]). Handles dropped in other processes (captured by a child's
     /// closure) leave it running.
     fn drop(&mut self) {
-        if ProcessIdentity::current() == self.owner {
+        if self.owner.is_this_process() {
             let _ = self.shutdown();
         }
     }
