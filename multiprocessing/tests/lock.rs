@@ -28,6 +28,10 @@ fn main() {
                 a_leaked_guard_then_its_lock_dropped_is_not_a_crash,
             ),
             ("holder_killed_at_random_instants_never_leaves_the_lock_held", holder_killed_at_random),
+            (
+                "rlock_holder_killed_at_random_depths_never_leaves_it_held",
+                rlock_holder_killed_at_random_depths,
+            ),
             ("a_sleeping_waiter_gets_the_lock_when_the_holder_is_killed", sleeping_waiter_gets_it),
             ("the_warning_names_the_dead_holder", the_warning_names_the_dead_holder),
             ("hand_off_between_two_processes", hand_off_between_two_processes),
@@ -399,6 +403,62 @@ fn a_leaked_guard_then_its_lock_dropped_is_not_a_crash() {
 /// otherwise), and learn of the death whenever the child held it: when the lock's owner
 /// field still named the child, `previous_holder_died` must be true. The next `acquire` after
 /// that must be an ordinary one.
+/// The same for an `RLock` taken one to three levels deep: a holder killed at any depth leaves a
+/// lock that the next process gets at depth 1 (one release frees it), told of the death.
+fn rlock_holder_killed_at_random_depths() {
+    const ROUNDS: usize = 100;
+    let mut rng = Rng::from_clock();
+    let (mut died_seen, mut hangs) = (0, 0);
+    for _ in 0..ROUNDS {
+        let lock = RLock::new().unwrap();
+        let shared = Shared::new();
+        let l = lock.clone();
+        let mut child = Process::new::<()>(move || {
+            let mut round = 0u64;
+            loop {
+                let outer = l.acquire().expect("acquire");
+                let inner: Vec<_> = (0..round % 3).map(|_| l.acquire().expect("again")).collect();
+                shared.set(0, shared.get(0) + 1);
+                spin_for(Duration::from_micros(10));
+                drop(inner);
+                drop(outer);
+                spin_for(Duration::from_micros(1));
+                round += 1;
+            }
+        })
+        .with_daemon(true);
+        child.start().unwrap();
+        let waiting = Instant::now();
+        while shared.get(0) == 0 && waiting.elapsed() < Duration::from_secs(30) {
+            std::hint::spin_loop();
+        }
+        spin_for(Duration::from_micros(rng.below(300)));
+        child.kill().unwrap();
+        assert_eq!(child.join().unwrap(), -9);
+        match lock.acquire_timeout(Duration::from_secs(5)).unwrap() {
+            None => hangs += 1,
+            Some(guard) => {
+                died_seen += usize::from(guard.previous_holder_died());
+                drop(guard);
+                // One release freed it: another process can take it at once.
+                let l = lock.clone();
+                let mut probe = Process::new(move || {
+                    if l.try_acquire().is_ok_and(|g| g.is_some()) { Ok(()) } else { Err("busy") }
+                });
+                probe.start().unwrap();
+                assert_eq!(
+                    probe.join().unwrap(),
+                    0,
+                    "the RLock stayed held after the new holder's one release"
+                );
+            }
+        }
+    }
+    println!("FIGURES rlock_holder_killed: {ROUNDS} kills, {died_seen} deaths reported, {hangs} hangs");
+    assert_eq!(hangs, 0, "the RLock stayed held after its holder was killed");
+    assert!(died_seen >= ROUNDS / 4, "only {died_seen} deaths in {ROUNDS} rounds: the kills missed the lock");
+}
+
 fn holder_killed_at_random() {
     const ROUNDS: usize = 300;
     let mut rng = Rng::from_clock();
