@@ -243,10 +243,12 @@ pub(crate) fn install() {
     }
     // SAFETY: the three handlers are plain `extern "C" fn()`s that live as long as the program
     // and never unwind (each catches panics); `exit_hook` likewise. Both functions only record
-    // the pointers.
+    // the pointers; `on_exit`'s argument is unused (null).
     unsafe {
         libc::pthread_atfork(Some(atfork_prepare), Some(atfork_parent), Some(atfork_child));
-        libc::atexit(exit_hook);
+        // `on_exit` rather than `atexit`: the same list of handlers, but it passes the status
+        // given to `exit` (`std::process::exit(3)` in a child: its exit code, for the log).
+        on_exit(exit_hook, std::ptr::null_mut());
     }
 }
 
@@ -377,11 +379,31 @@ pub(crate) fn exit_function() {
     }
 }
 
-extern "C" fn exit_hook() {
+/// The status given to `exit(3)`, while the exit hook runs; [`NOT_EXITING`] otherwise.
+static EXIT_STATUS: AtomicI32 = AtomicI32::new(NOT_EXITING);
+const NOT_EXITING: i32 = i32::MIN;
+
+/// The status the process is exiting with, when it is exiting through `exit(3)` (a return from
+/// `main`, or `std::process::exit`), for the exit steps that report it. `None` in a child that
+/// ends the crate's way (its target returned: the child reports its exit code itself).
+pub(crate) fn exit_status() -> Option<i32> {
+    Some(EXIT_STATUS.load(Ordering::SeqCst)).filter(|&status| status != NOT_EXITING)
+}
+
+extern "C" fn exit_hook(status: libc::c_int, _arg: *mut libc::c_void) {
+    EXIT_STATUS.store(status, Ordering::SeqCst);
     // A panic must not cross into C; `exit_function` does not panic on any path we know of,
     // and if it did, ending the exit early is the least bad outcome.
     let _ = panic::catch_unwind(exit_function);
     let _ = std::io::stdout().flush();
+}
+
+unsafe extern "C" {
+    /// glibc's `on_exit(3)` (the `libc` crate lacks it): `atexit` with the exit status.
+    fn on_exit(
+        function: extern "C" fn(libc::c_int, *mut libc::c_void),
+        arg: *mut libc::c_void,
+    ) -> libc::c_int;
 }
 
 // ---------------------------------------------------------------------------------------------

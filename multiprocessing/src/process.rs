@@ -613,6 +613,21 @@ static FORK_HOOKS: ForkHooks = ForkHooks {
 #[distributed_slice(lifecycle::EXIT_STEPS)]
 static EXIT_CHILDREN: ExitStep = ExitStep { priority: 0, run: exit_children };
 
+/// Last of all, in a child that calls `std::process::exit(N)` (Python's `sys.exit(N)`): the line
+/// CPython's child logs after its exit steps. A child whose target returns logs it in
+/// `run_child` instead, and the main process does not log it (nor does CPython's).
+#[distributed_slice(lifecycle::EXIT_STEPS)]
+static LOG_EXIT_CODE: ExitStep = ExitStep {
+    priority: i32::MIN,
+    run: || {
+        if let Some(exitcode) = lifecycle::exit_status() {
+            if !lock(&STATE).identity.is_empty() {
+                info!("process exiting with exitcode {exitcode}");
+            }
+        }
+    },
+};
+
 fn forget_child(child: &Arc<Child>) {
     lock(&STATE).children.retain(|c| !Arc::ptr_eq(c, child));
 }

@@ -639,6 +639,12 @@ fn process_exit_in_a_child_runs_its_exit_steps() {
         output.contains("[INFO/Process-1] process shutting down\n"),
         "no exit steps in the child:\n{output}"
     );
+    // As CPython's child logs after `sys.exit(3)`, after its exit steps; the main process, whose
+    // `main` returned, logs no such line.
+    let shutting = output.find("[INFO/Process-1] process shutting down").unwrap_or(0);
+    let exiting = output.find("[INFO/Process-1] process exiting with exitcode 3\n");
+    assert!(exiting.is_some_and(|at| at > shutting), "no exit code logged after the steps:\n{output}");
+    assert!(!output.contains("[INFO/MainProcess] process exiting"), "{output}");
 }
 
 fn a_forked_child_is_not_its_parent() {
