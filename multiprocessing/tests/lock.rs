@@ -75,6 +75,16 @@ impl Shared {
         unsafe { self.words.as_ptr().add(i).write_volatile(value) }
     }
 
+    /// An atomic increment (a start gate the workers count themselves through).
+    fn add_one_atomically(&self, i: usize) {
+        assert!(i < Self::WORDS);
+        // SAFETY: `i` is inside the mapping, which is never unmapped, and 8-aligned (the mapping
+        // is page-aligned), as an `AtomicU64` must be; every process that touches this word
+        // does so through an atomic.
+        let word = unsafe { &*self.words.as_ptr().add(i).cast::<std::sync::atomic::AtomicU64>() };
+        word.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// A non-atomic increment with a gap between the read and the write, where another
     /// process can slip in: without a lock, increments are lost.
     fn slow_increment(&self, i: usize) {
@@ -148,17 +158,25 @@ fn taken_twice_is_an_error() {
 
 /// Four processes each add 1 to a counter 1,000 times with a plain read and write and a yield
 /// in between. Under the lock the count is exact; without it (the control, so the test can
-/// fail) updates are lost.
+/// fail) updates are lost. The four start counting together (each waits until all four are
+/// there), so that the control does not depend on the forks' timing: on a fast machine a child
+/// could otherwise be done before the next one is forked, and lose nothing.
 fn counter_is_exact() {
     const PROCESSES: u64 = 4;
     const TIMES: u64 = 1000;
     let run = |locked: bool| -> u64 {
         let lock = Lock::new().unwrap();
+        // [0] the counter, [1] the workers ready to count.
         let shared = Shared::new();
         let mut workers: Vec<Process> = (0..PROCESSES)
             .map(|_| {
                 let lock = lock.clone();
                 Process::new(move || -> multiprocessing::Result<()> {
+                    shared.add_one_atomically(1);
+                    let waiting = Instant::now();
+                    while shared.get(1) < PROCESSES && waiting.elapsed() < Duration::from_secs(30) {
+                        std::thread::yield_now();
+                    }
                     for _ in 0..TIMES {
                         if locked {
                             let _guard = lock.acquire()?;
@@ -615,11 +633,21 @@ fn the_warning_names_the_dead_holder() {
 /// Two processes take turns through the lock (a turn number beside it, in shared memory):
 /// the cost of one round trip, lock and unlock on each side. A figure, with a bound far above
 /// any healthy machine's (a broken spin or a lost wake-up costs milliseconds per turn).
+///
+/// The bound applies to the median of ten batches of 500 round trips, not to the mean of all: a
+/// burst of other work on the machine slows a batch or two, while a defect slows them all. Even
+/// so the figure follows the load: each turn waits for the other process to be scheduled. On 2
+/// cores it measured 10 to 30 us quiet, and medians up to 3.4 ms with another whole test suite
+/// running beside it (load 8); 20 ms is far above that, and far below the 100 ms slice that a
+/// lost wake-up costs.
 fn hand_off_between_two_processes() {
-    const TURNS: u64 = 20_000;
+    const TURNS: u64 = 10_000;
+    const BATCH: u64 = 500;
     let lock = Lock::new().unwrap();
     let shared = Shared::new();
-    let side = move |me: u64, lock: &Lock| -> multiprocessing::Result<()> {
+    // Returns the instants at which this side started and finished each batch of its turns.
+    let side = move |me: u64, lock: &Lock| -> multiprocessing::Result<Vec<Instant>> {
+        let mut marks = vec![Instant::now()];
         let mut mine = 0;
         while mine < TURNS / 2 {
             let _guard = lock.acquire()?;
@@ -627,20 +655,27 @@ fn hand_off_between_two_processes() {
             if turn % 2 == me {
                 shared.set(0, turn + 1);
                 mine += 1;
+                if mine % BATCH == 0 {
+                    marks.push(Instant::now());
+                }
             }
         }
-        Ok(())
+        Ok(marks)
     };
     let l = lock.clone();
-    let mut other = Process::new(move || side(1, &l));
+    let mut other = Process::new(move || side(1, &l).map(|_| ()));
     other.start().unwrap();
     let started = Instant::now();
-    side(0, &lock).unwrap();
+    let marks = side(0, &lock).unwrap();
     assert_eq!(other.join().unwrap(), 0);
     let per_round_trip = started.elapsed() / (TURNS / 2) as u32;
     assert_eq!(shared.get(0), TURNS);
-    println!("FIGURES hand_off: {TURNS} turns, {per_round_trip:?} per round trip");
-    // 5 ms: a machine loaded by other work (2 cores, load 5) measured up to 2 ms, with the lock
-    // as it was and as it is; a lost wake-up costs a 100 ms slice.
-    assert!(per_round_trip < Duration::from_millis(5), "{per_round_trip:?} per round trip");
+    let mut batches: Vec<Duration> = marks.windows(2).map(|w| (w[1] - w[0]) / BATCH as u32).collect();
+    batches.sort();
+    let (median, slowest) = (batches[batches.len() / 2], batches[batches.len() - 1]);
+    println!(
+        "FIGURES hand_off: {TURNS} turns, {per_round_trip:?} per round trip; batches of {BATCH}: \
+         median {median:?}, slowest {slowest:?}"
+    );
+    assert!(median < Duration::from_millis(20), "{median:?} per round trip (median of the batches)");
 }

@@ -176,6 +176,16 @@ impl Rng {
     }
 }
 
+/// The letter message `n` is made of.
+fn letter(n: u64) -> char {
+    char::from(b'a' + (n % 26) as u8)
+}
+
+/// Whether `text` is message `n`'s letter only (compared at once, not letter by letter).
+fn made_of(text: &str, n: u64) -> bool {
+    text == letter(n).to_string().repeat(text.len())
+}
+
 /// A writer sends numbered messages of varied sizes without end and is SIGKILLed at a random
 /// instant, many times. The reader must get 0, 1, 2, ... in order, each intact, and then either
 /// the end of file (killed between two messages) or an error naming a cut message (killed in the
@@ -185,13 +195,21 @@ fn writer_killed_at_random_instants_leaves_an_in_order_prefix_then_an_error() {
     let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
     let mut rng = Rng(seed);
     let (mut clean_ends, mut cut_messages, mut received) = (0, 0, 0u64);
-    for _ in 0..KILLS {
-        let (mut reader, mut writer) = pipe::<(u64, Vec<u8>)>(false).unwrap();
+    for kill in 0..KILLS {
+        // The text of message `n`: its own letter, over and over. Text, not a `Vec<u8>`: the
+        // encoding copies a string's bytes at once, and a vector's one element at a time, which
+        // in a debug build made this test take seconds more.
+        let (mut reader, mut writer) = pipe::<(u64, String)>(false).unwrap();
+        // The writer soon fills the pipe and waits for room, and where it waits decides the
+        // ending: inside a message larger than the room left (a cut message), or before a small
+        // one, which the kernel writes whole or not at all (a clean end). Every other writer
+        // sends small messages only, so that both endings come up.
+        let big_ones = kill % 2 == 0;
         let mut p = Process::new(move || -> multiprocessing::Result<()> {
             for n in 0.. {
                 // Sizes from a few bytes to 256 KiB: many messages span several writes.
-                let len = ((n * 7919) % 300) as usize * if n % 5 == 0 { 900 } else { 1 };
-                writer.send(&(n, vec![n as u8; len]))?;
+                let len = ((n * 7919) % 300) as usize * if big_ones && n % 5 == 0 { 900 } else { 1 };
+                writer.send(&(n, letter(n).to_string().repeat(len)))?;
             }
             Ok(())
         });
@@ -199,9 +217,9 @@ fn writer_killed_at_random_instants_leaves_an_in_order_prefix_then_an_error() {
         // Read a little before the kill, so that the kill lands anywhere in the stream.
         let read_first = rng.below(50);
         for n in 0..read_first {
-            let (got, bytes) = reader.recv().unwrap();
+            let (got, text) = reader.recv().unwrap();
             assert_eq!(got, n);
-            assert!(bytes.iter().all(|&b| b == n as u8));
+            assert!(made_of(&text, n));
         }
         std::thread::sleep(Duration::from_micros(rng.below(3_000)));
         p.kill().unwrap();
@@ -210,9 +228,9 @@ fn writer_killed_at_random_instants_leaves_an_in_order_prefix_then_an_error() {
         let started = Instant::now();
         loop {
             match reader.recv() {
-                Ok((got, bytes)) => {
+                Ok((got, text)) => {
                     assert_eq!(got, next, "messages out of order or lost");
-                    assert!(bytes.iter().all(|&b| b == got as u8), "message {got} damaged");
+                    assert!(made_of(&text, got), "message {got} damaged");
                     next += 1;
                 }
                 Err(Error::EndOfFile) => {

@@ -211,12 +211,17 @@ fn join_timeout_returns_none_while_running() {
 }
 
 fn is_alive_follows_the_child() {
-    let mut p = Process::new(|| std::thread::sleep(Duration::from_millis(300)));
+    // The child runs until told to end, not for a set time: however slow the machine, it is
+    // still running when asked.
+    let end = Event::new().unwrap();
+    let e = end.clone();
+    let mut p = Process::new(move || assert!(e.wait_timeout(Duration::from_secs(60))));
     assert!(!p.is_alive());
     p.start().unwrap();
     assert!(p.is_alive());
     assert_eq!(active_children(), ["Process-1"]);
-    p.join().unwrap();
+    end.set();
+    assert_eq!(p.join().unwrap(), 0);
     assert!(!p.is_alive());
     assert!(active_children().is_empty());
 }
@@ -349,13 +354,25 @@ fn finished_children_are_reaped_by_start() {
     let mut first = Process::new(|| ());
     first.start().unwrap();
     let pid = first.pid().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Until it has ended (a zombie, not reaped: that is for `start` to do below).
+    let started = Instant::now();
+    while !is_zombie(pid) {
+        assert!(started.elapsed() < Duration::from_secs(30), "the first child never ended");
+        std::thread::sleep(Duration::from_millis(1));
+    }
     // The handle is dropped without join: CPython's `_cleanup` in the next start reaps it.
     drop(first);
     let mut second = Process::new(|| ());
     second.start().unwrap();
     assert!(!harness::pid_exists(pid), "the finished child was left a zombie");
     second.join().unwrap();
+}
+
+/// Whether `pid` has ended and waits to be reaped (state `Z` in `/proc/PID/stat`).
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()) == Some('Z')
+    })
 }
 
 fn scenario_exits_with_process_exit() {

@@ -254,6 +254,10 @@ impl Rng {
 /// A child increments without end and is SIGKILLed at a random instant, often with the lock
 /// held. Every time, the parent's `lock()` must get the lock within seconds (never a hang), and
 /// when the child died holding it the guard must say so; the count only ever goes up.
+///
+/// The random instant is counted from the child's first increment, not from its start: on a
+/// busy machine a child may not run at all in its first milliseconds, and kills that all land
+/// before the loop would test nothing (seen: 1 death holding the lock in 60 kills).
 fn a_holder_killed_at_random_instants_never_leaves_the_value_locked() {
     const KILLS: u64 = 60;
     let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
@@ -261,7 +265,8 @@ fn a_holder_killed_at_random_instants_never_leaves_the_value_locked() {
     let counter = Value::new(0_u64).unwrap();
     let (mut died_holding, mut last) = (0, 0);
     for _ in 0..KILLS {
-        let c = counter.clone();
+        let (c, looping) = (counter.clone(), Event::new().unwrap());
+        let l = looping.clone();
         let mut child = Process::new(move || -> multiprocessing::Result<()> {
             loop {
                 // Half the time with the lock held, half without: kills land in both.
@@ -269,11 +274,13 @@ fn a_holder_killed_at_random_instants_never_leaves_the_value_locked() {
                 *n += 1;
                 busy(Duration::from_micros(50));
                 drop(n);
+                l.set();
                 busy(Duration::from_micros(50));
             }
         });
         child.start().unwrap();
-        std::thread::sleep(Duration::from_micros(200 + rng.below(3_000)));
+        assert!(looping.wait_timeout(Duration::from_secs(30)), "the child never incremented");
+        std::thread::sleep(Duration::from_micros(rng.below(3_000)));
         child.kill().unwrap();
         assert_eq!(child.join().unwrap(), -9);
         let started = Instant::now();

@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -85,7 +86,12 @@ fn value_of<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
 /// Returns the exit status (`None` if it ran past `limit` and was killed) and the output.
 pub fn run_self(args: &[&str], limit: Duration) -> (Option<ExitStatus>, String) {
     let (mut reader, writer) = os_pipe::pipe().expect("pipe");
-    let mut child = Command::new(std::env::current_exe().expect("current_exe"))
+    // `/proc/self/exe`, not the path: this very binary, even when a build has replaced or removed
+    // the file meanwhile (cargo relinks a test binary when the crate changes, and the path is
+    // then missing or half-written for a moment; the old binary would fail to start its test).
+    // The path stays the child's `argv[0]`, for `ps`.
+    let mut child = Command::new("/proc/self/exe")
+        .arg0(std::env::current_exe().expect("current_exe"))
         .args(args)
         .stdin(Stdio::null())
         .stdout(writer.try_clone().expect("dup"))
