@@ -5,14 +5,22 @@
 //! directly on the OS) and CPython's `multiprocessing` (when `python3` is there), in an order that
 //! rotates from round to round; one warm-up round, then `--reps` timed ones. Every workload checks
 //! that what arrived is what was sent, so a fast wrong queue cannot score.
+//!
+//! `--curves` measures how costs grow instead (`curves.rs`), `--instructions` counts the
+//! per-message paths in instructions (`instructions.rs`). How to measure (rounds, statistics,
+//! the machine, CPython, plots) is the `harness` crate's, shared with the exercise.
 
+mod curves;
+mod instructions;
 mod raw;
 mod workloads;
 
-use std::process::Command;
+use std::path::PathBuf;
 
 use clap::Parser;
-use serde::Serialize;
+use harness::curve::cell;
+use harness::{Context, Curve, Error, Machine, Mode, Result, Rounds, Stats, Variant};
+use serde::{Deserialize, Serialize};
 
 /// The crate against the OS's limits and CPython.
 #[derive(Parser, Debug)]
@@ -21,7 +29,7 @@ struct Args {
     /// Small sizes and 2 rounds: checks that everything runs, measures little.
     #[arg(long)]
     quick: bool,
-    /// Timed rounds per metric [default: 5, or 2 with --quick].
+    /// Timed rounds per metric, or per point of a curve [default: 5 (curves: 3), or 2 with --quick].
     #[arg(long)]
     reps: Option<usize>,
     /// Print the results as JSON on stdout instead of the table.
@@ -35,9 +43,31 @@ struct Args {
     /// pool-map-cpu.
     #[arg(long = "metric", value_name = "NAME")]
     metrics: Vec<String>,
+    /// Measure the curves (queue throughput against message size and against producers x
+    /// consumers, process start against the parent's heap) instead of the metrics; the metrics
+    /// too if --metric names some.
+    #[arg(long)]
+    curves: bool,
+    /// Measure only these curves (repeatable; implies --curves): message-size,
+    /// producers-consumers, fork-heap.
+    #[arg(long = "curve", value_name = "NAME")]
+    curve_names: Vec<String>,
+    /// Write each curve as DIR/NAME.svg (implies --curves).
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
+    /// Count instructions per message under valgrind instead of timing (the metrics too if
+    /// --metric names some).
+    #[arg(long)]
+    instructions: bool,
+    /// Internal: run one path of --instructions, under valgrind.
+    #[arg(long, hide = true, value_name = "PATH")]
+    count_path: Option<String>,
+    /// Internal: how many messages for --count-path.
+    #[arg(long, hide = true, default_value_t = 0)]
+    count: u64,
 }
 
-type Workload = fn(u64) -> Result<f64, String>;
+type Workload = fn(u64) -> Result<f64>;
 
 /// One thing to measure, three ways.
 struct Metric {
@@ -169,26 +199,6 @@ const METRICS: [Metric; 9] = [
 
 const PYTHON_SCRIPT: &str = include_str!("../python/bench.py");
 
-#[derive(Serialize, Clone, Copy, Debug)]
-struct Stats {
-    median: f64,
-    min: f64,
-    max: f64,
-}
-
-impl Stats {
-    fn from(samples: &[f64]) -> Option<Stats> {
-        if samples.is_empty() {
-            return None;
-        }
-        let mut s = samples.to_vec();
-        s.sort_by(f64::total_cmp);
-        let n = s.len();
-        let median = if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 };
-        Some(Stats { median, min: s[0], max: s[n - 1] })
-    }
-}
-
 #[derive(Serialize, Debug)]
 struct MetricResult {
     name: &'static str,
@@ -207,139 +217,185 @@ struct MetricResult {
 
 #[derive(Serialize, Debug)]
 struct Report {
-    machine: String,
-    rustc_profile: &'static str,
+    machine: Machine,
     cpython: Option<String>,
     reps: usize,
     metrics: Vec<MetricResult>,
+    /// Timed rounds per point of a curve (each after one warm-up round).
+    curve_reps: usize,
+    curves: Vec<Curve>,
+    instructions: Option<instructions::Counts>,
+    /// Why `instructions` is missing when it was asked for (valgrind not installed).
+    instructions_skipped: Option<String>,
 }
 
 fn main() {
     let args = Args::parse();
-    if let Err(e) = run(&args) {
+    let outcome = match &args.count_path {
+        Some(path) => instructions::run_path(path, args.count),
+        None => run(&args),
+    };
+    if let Err(e) = outcome {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
 }
 
-fn run(args: &Args) -> Result<(), String> {
-    let reps = args.reps.unwrap_or(if args.quick { 2 } else { 5 }).max(1);
-    let python_version = if args.no_python { None } else { python_version() };
-    for name in &args.metrics {
-        if !METRICS.iter().any(|m| m.name == name) {
-            let known: Vec<&str> = METRICS.iter().map(|m| m.name).collect();
-            return Err(format!("no metric {name:?}; the metrics are {}", known.join(", ")));
+fn run(args: &Args) -> Result<()> {
+    let mode = Mode::from_quick(args.quick);
+    let curves_wanted = args.curves || !args.curve_names.is_empty() || args.plot.is_some();
+    let points_wanted = (!curves_wanted && !args.instructions) || !args.metrics.is_empty();
+    check_names("metric", &args.metrics, &METRICS.map(|m| m.name))?;
+    check_names("curve", &args.curve_names, &curves::NAMES)?;
+    let reps = args.reps.unwrap_or(mode.pick(5, 2)).max(1);
+    let python_version = if args.no_python || !points_wanted { None } else { harness::python::version() };
+    let mut tick = || eprint!(".");
+
+    let mut metrics = Vec::new();
+    if points_wanted {
+        for metric in
+            METRICS.iter().filter(|m| args.metrics.is_empty() || args.metrics.iter().any(|n| n == m.name))
+        {
+            metrics.push(
+                measure_metric(metric, mode, reps, python_version.is_some(), &mut tick)
+                    .context(metric.name)?,
+            );
         }
     }
-    let mut results = Vec::new();
-    for metric in
-        METRICS.iter().filter(|m| args.metrics.is_empty() || args.metrics.iter().any(|n| n == m.name))
-    {
-        let pick = |(full, quick): (u64, u64)| if args.quick { quick } else { full };
-        let mut samples: [Vec<f64>; 3] = Default::default();
-        for round in 0..=reps {
-            // Rotate who goes first, so that drift does not always favour the same one.
-            for k in 0..3 {
-                let which = (round + k) % 3;
-                let value = match which {
-                    0 => Some((metric.ours)(pick(metric.size))),
-                    1 => metric.limit.map(|limit| limit(pick(metric.size))),
-                    _ => python_version.as_ref().map(|_| cpython(metric.name, pick(metric.python_size))),
-                };
-                if let Some(value) = value {
-                    let value = value.map_err(|e| {
-                        format!("{} ({}): {e}", metric.name, ["ours", "limit", "cpython"][which])
-                    })?;
-                    if round > 0 {
-                        samples[which].push(value);
-                    }
-                }
-            }
-            eprint!(".");
+    let curve_rounds = Rounds { warmup: 1, reps: args.reps.unwrap_or(mode.pick(3, 2)).max(1) };
+    let curves = if curves_wanted {
+        curves::measure(&args.curve_names, mode, curve_rounds, &mut tick)?
+    } else {
+        Vec::new()
+    };
+    let (instructions, instructions_skipped) = if args.instructions {
+        match instructions::measure(&mut tick) {
+            Ok(counts) => (Some(counts), None),
+            Err(e) if e.is_missing() => (None, Some(e.to_string())),
+            Err(e) => return Err(e).context("instructions"),
         }
-        let ours = Stats::from(&samples[0]).expect("ours always runs");
-        let (limit, cpython) = (Stats::from(&samples[1]), Stats::from(&samples[2]));
-        let speed = |other: Option<Stats>| {
-            other.map(
-                |o| if metric.higher_is_better { ours.median / o.median } else { o.median / ours.median },
-            )
-        };
-        results.push(MetricResult {
-            name: metric.name,
-            unit: metric.unit,
-            higher_is_better: metric.higher_is_better,
-            ours,
-            limit,
-            limit_name: metric.limit_name,
-            cpython,
-            speed_vs_limit: speed(limit),
-            speed_vs_cpython: speed(cpython),
-            goal_vs_limit: metric.goal_vs_limit,
-            goal_vs_cpython: metric.goal_vs_cpython,
-        });
-    }
+    } else {
+        (None, None)
+    };
     eprintln!();
     let report = Report {
-        machine: machine(),
-        rustc_profile: if cfg!(debug_assertions) { "debug" } else { "release" },
+        machine: Machine::describe(),
         cpython: python_version,
         reps,
-        metrics: results,
+        metrics,
+        curve_reps: curve_rounds.reps,
+        curves,
+        instructions,
+        instructions_skipped,
     };
+    if let Some(dir) = &args.plot {
+        std::fs::create_dir_all(dir).context(dir.display())?;
+        let footnote = format!(
+            "{}, {} build; median of the rounds, bars from min to max",
+            report.machine, report.machine.profile
+        );
+        for curve in &report.curves {
+            let path = dir.join(format!("{}.svg", curve.name));
+            harness::plot::write_svg(&path, curve, &footnote).context(path.display())?;
+        }
+    }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", table(&report));
+        if let Some(dir) = &args.plot {
+            println!("\nplots written to {}/", dir.display());
+        }
     }
     Ok(())
 }
 
-fn python_version() -> Option<String> {
-    let output = Command::new("python3").arg("--version").output().ok()?;
-    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
-}
-
-/// Runs one CPython measurement; the script checks its own results.
-fn cpython(metric: &str, size: u64) -> Result<f64, String> {
-    let output = Command::new("python3")
-        .args(["-c", PYTHON_SCRIPT, metric, &size.to_string()])
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !output.status.success() {
-        return Err(String::from_utf8_lossy(&output.stderr).trim().to_string());
-    }
-    let value: serde_json::Value = serde_json::from_slice(&output.stdout).map_err(|e| e.to_string())?;
-    value["value"].as_f64().ok_or_else(|| "no value in python's output".into())
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|i| {
-            i.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_default();
-    let kernel =
-        nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
-    format!("{cpu} ({} CPUs), Linux {kernel}", multiprocessing::cpu_count())
-}
-
-fn number(v: f64) -> String {
-    if v >= 1e6 {
-        format!("{:.2} M", v / 1e6)
-    } else if v >= 1e4 {
-        format!("{:.0} k", v / 1e3)
-    } else if v >= 100.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.1}")
+/// `Err` naming the known ones when a name is not among them.
+fn check_names(what: &str, asked: &[String], known: &[&str]) -> Result<()> {
+    match asked.iter().find(|name| !known.contains(&name.as_str())) {
+        Some(name) => Err(Error::Usage(format!("no {what} {name:?}; the {what}s are {}", known.join(", ")))),
+        None => Ok(()),
     }
 }
 
-fn cell(stats: Option<Stats>) -> String {
-    stats.map_or("-".into(), |s| format!("{} [{}-{}]", number(s.median), number(s.min), number(s.max)))
+/// CPython's answer: the metric's value, in its unit.
+#[derive(Deserialize)]
+struct PythonValue {
+    value: f64,
+}
+
+/// One metric: ours, the limit and CPython (those there are), rotating, one warm-up round.
+fn measure_metric(
+    metric: &Metric,
+    mode: Mode,
+    reps: usize,
+    python: bool,
+    tick: &mut dyn FnMut(),
+) -> Result<MetricResult> {
+    let size = mode.pick(metric.size.0, metric.size.1);
+    let python_size = mode.pick(metric.python_size.0, metric.python_size.1);
+    let mut ours = || (metric.ours)(size);
+    let mut limit = metric.limit.map(|limit| move || limit(size));
+    let mut cpython = || {
+        let args = [metric.name.to_string(), python_size.to_string()];
+        harness::python::run::<PythonValue>(PYTHON_SCRIPT, &args).map(|v| v.value)
+    };
+    let mut variants = vec![Variant { name: "ours", run: &mut ours }];
+    if let Some(limit) = limit.as_mut() {
+        variants.push(Variant { name: "limit", run: limit });
+    }
+    if python {
+        variants.push(Variant { name: "cpython", run: &mut cpython });
+    }
+    let mut stats = Rounds { warmup: 1, reps }.run(&mut variants, tick)?.into_iter();
+    let ours = stats.next().expect("ours always runs");
+    let limit = metric.limit.and_then(|_| stats.next());
+    let cpython = stats.next();
+    let speed = |other: Option<Stats>| {
+        other.map(|o| if metric.higher_is_better { ours.median / o.median } else { o.median / ours.median })
+    };
+    Ok(MetricResult {
+        name: metric.name,
+        unit: metric.unit,
+        higher_is_better: metric.higher_is_better,
+        ours,
+        limit,
+        limit_name: metric.limit_name,
+        cpython,
+        speed_vs_limit: speed(limit),
+        speed_vs_cpython: speed(cpython),
+        goal_vs_limit: metric.goal_vs_limit,
+        goal_vs_cpython: metric.goal_vs_cpython,
+    })
+}
+
+fn table(report: &Report) -> String {
+    let mut out = String::new();
+    if !report.metrics.is_empty() {
+        out += &points_table(report);
+    }
+    if !report.curves.is_empty() {
+        out += &format!(
+            "\nCurves: each point the median [min-max] of {} rounds after a warm-up, the crate and its limit alternating\n",
+            report.curve_reps
+        );
+    }
+    for curve in &report.curves {
+        out += &format!("\n{}", curve.table());
+    }
+    if let Some(counts) = &report.instructions {
+        out += &format!("\n{}", instructions::table(counts));
+    }
+    if let Some(why) = &report.instructions_skipped {
+        out += &format!("\n--instructions skipped: {why}\n");
+    }
+    if report.metrics.is_empty() {
+        out = format!(
+            "machine: {}, {}, {} build\n{out}",
+            report.machine, report.machine.rustc, report.machine.profile
+        );
+    }
+    out
 }
 
 fn verdict(speed: Option<f64>, goal: Option<f64>) -> String {
@@ -350,13 +406,14 @@ fn verdict(speed: Option<f64>, goal: Option<f64>) -> String {
     }
 }
 
-fn table(report: &Report) -> String {
+fn points_table(report: &Report) -> String {
     let mut out = format!(
         "multiprocessing crate vs the OS's limit vs CPython: median [min-max] of {} rounds, {} build\n\
-         machine: {}\ncpython: {}\n\n",
+         machine: {}, {}\ncpython: {}\n\n",
         report.reps,
-        report.rustc_profile,
+        report.machine.profile,
         report.machine,
+        report.machine.rustc,
         report.cpython.as_deref().unwrap_or("not found (python3 missing): CPython columns are empty")
     );
     out += &format!(
@@ -368,9 +425,9 @@ fn table(report: &Report) -> String {
             "{:<17}{:<15}{:<30}{:<30}{:<30}{:<22}{}\n",
             m.name,
             m.unit,
-            cell(Some(m.ours)),
-            cell(m.limit),
-            cell(m.cpython),
+            cell(m.ours),
+            m.limit.map_or("-".into(), cell),
+            m.cpython.map_or("-".into(), cell),
             verdict(m.speed_vs_limit, m.goal_vs_limit),
             verdict(m.speed_vs_cpython, Some(m.goal_vs_cpython)),
         );

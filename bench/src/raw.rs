@@ -6,6 +6,8 @@ use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
+use harness::processes::join_ok;
+use harness::{Error, Result, timed};
 use multiprocessing::Process;
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, fork};
@@ -13,20 +15,22 @@ use nix::unistd::{ForkResult, fork};
 use crate::workloads::{Small, check_chunk, make_chunk, run_pair};
 
 /// `fork` + `_exit(0)` + `waitpid`, `n` times: microseconds per process.
-pub fn start_join(n: u64) -> Result<f64, String> {
-    let started = Instant::now();
-    for _ in 0..n {
-        // SAFETY: the child calls only `_exit`, which is async-signal-safe, so it is sound
-        // whatever other threads of the bench held at the time of the fork.
-        match unsafe { fork() }.map_err(|e| e.to_string())? {
-            ForkResult::Child => unsafe_exit(),
-            ForkResult::Parent { child } => match waitpid(child, None).map_err(|e| e.to_string())? {
-                WaitStatus::Exited(_, 0) => {}
-                other => return Err(format!("raw child ended with {other:?}")),
-            },
-        }
+pub fn start_join(n: u64) -> Result<f64> {
+    let seconds = timed(|| (0..n).try_for_each(|_| fork_exit_wait()))?;
+    Ok(seconds / n as f64 * 1e6)
+}
+
+/// One raw process: `fork`, the child `_exit(0)`s at once, the parent `waitpid`s and checks.
+pub fn fork_exit_wait() -> Result<()> {
+    // SAFETY: the child calls only `_exit`, which is async-signal-safe, so it is sound
+    // whatever other threads of the bench held at the time of the fork.
+    match unsafe { fork() }? {
+        ForkResult::Child => unsafe_exit(),
+        ForkResult::Parent { child } => match waitpid(child, None)? {
+            WaitStatus::Exited(_, 0) => Ok(()),
+            other => Err(Error::Wrong(format!("a raw child ended with {other:?}"))),
+        },
     }
-    Ok(started.elapsed().as_secs_f64() / n as f64 * 1e6)
 }
 
 fn unsafe_exit() -> ! {
@@ -38,8 +42,8 @@ fn unsafe_exit() -> ! {
 /// crate encodes it), length-prefixed, through a pipe with 64 KiB buffered writes and reads, so
 /// one system call carries thousands of messages, as the crate's batching does. Messages per
 /// second.
-pub fn queue_small(n: u64) -> Result<f64, String> {
-    let (reader, writer) = os_pipe::pipe().map_err(|e| e.to_string())?;
+pub fn queue_small(n: u64) -> Result<f64> {
+    let (reader, writer) = os_pipe::pipe()?;
     let config = bincode::config::standard();
     let seconds = run_pair(
         move || {
@@ -47,25 +51,23 @@ pub fn queue_small(n: u64) -> Result<f64, String> {
             let mut body = Vec::with_capacity(64);
             for i in 0..n {
                 body.clear();
-                bincode::serde::encode_into_std_write(Small::new(i), &mut body, config)
-                    .map_err(|e| e.to_string())?;
-                out.write_all(&(body.len() as u32).to_le_bytes()).map_err(|e| e.to_string())?;
-                out.write_all(&body).map_err(|e| e.to_string())?;
+                bincode::serde::encode_into_std_write(Small::new(i), &mut body, config)?;
+                out.write_all(&(body.len() as u32).to_le_bytes())?;
+                out.write_all(&body)?;
             }
-            out.flush().map_err(|e| e.to_string())
+            Ok::<(), Error>(out.flush()?)
         },
         move || {
             let mut input = BufReader::with_capacity(64 << 10, &reader);
             let mut body = Vec::with_capacity(64);
             for i in 0..n {
                 let mut len = [0u8; 4];
-                input.read_exact(&mut len).map_err(|e| e.to_string())?;
+                input.read_exact(&mut len)?;
                 body.resize(u32::from_le_bytes(len) as usize, 0);
-                input.read_exact(&mut body).map_err(|e| e.to_string())?;
-                let (got, _): (Small, usize) =
-                    bincode::serde::decode_from_slice(&body, config).map_err(|e| e.to_string())?;
+                input.read_exact(&mut body)?;
+                let (got, _): (Small, usize) = bincode::serde::decode_from_slice(&body, config)?;
                 if got != Small::new(i) {
-                    return Err(format!("raw message {i} is wrong"));
+                    return Err(Error::Wrong(format!("raw message {i} is wrong")));
                 }
             }
             Ok(())
@@ -75,20 +77,19 @@ pub fn queue_small(n: u64) -> Result<f64, String> {
 }
 
 /// 1 MiB messages with `write_all`/`read_exact` through a pipe enlarged to 1 MiB. MB/s.
-pub fn queue_1mib(n: u64) -> Result<f64, String> {
-    let (reader, writer) = os_pipe::pipe().map_err(|e| e.to_string())?;
-    nix::fcntl::fcntl(writer.as_fd(), nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20))
-        .map_err(|e| e.to_string())?;
+pub fn queue_1mib(n: u64) -> Result<f64> {
+    let (reader, writer) = os_pipe::pipe()?;
+    nix::fcntl::fcntl(writer.as_fd(), nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20))?;
     let seconds = run_pair(
         move || {
             let mut out = &writer;
-            (0..n).try_for_each(|i| out.write_all(&make_chunk(i)).map_err(|e| e.to_string()))
+            (0..n).try_for_each(|i| out.write_all(&make_chunk(i)))
         },
         move || {
             let mut input = &reader;
             let mut chunk = vec![0u8; crate::workloads::CHUNK];
             (0..n).try_for_each(|i| {
-                input.read_exact(&mut chunk).map_err(|e| e.to_string())?;
+                input.read_exact(&mut chunk)?;
                 check_chunk(i, &chunk)
             })
         },
@@ -99,7 +100,7 @@ pub fn queue_1mib(n: u64) -> Result<f64, String> {
 /// A ping-pong on one futex word in shared memory; each side spins up to 20 us (as the crate's
 /// waits do) before it sleeps, the fastest raw way for two processes to signal each other.
 /// Microseconds per round trip.
-pub fn event_ping_pong(n: u64) -> Result<f64, String> {
+pub fn event_ping_pong(n: u64) -> Result<f64> {
     let word = SharedWord::new()?;
     let mut pong = {
         let word = word.clone();
@@ -110,29 +111,28 @@ pub fn event_ping_pong(n: u64) -> Result<f64, String> {
             }
         })
     };
-    pong.start().map_err(|e| e.to_string())?;
+    pong.start()?;
     let started = Instant::now();
     for i in 0..n {
         word.store_and_wake(2 * i + 1);
         word.wait_for(2 * i + 2);
     }
     let seconds = started.elapsed().as_secs_f64();
-    if pong.join().map_err(|e| e.to_string())? != 0 {
-        return Err("the raw pong process failed".into());
-    }
+    join_ok(&mut pong)?;
     Ok(seconds / n as f64 * 1e6)
 }
 
 /// An `AtomicU32` in a shared anonymous mapping, and a count of the processes asleep on it (on
 /// another cache line), so that a wake-up is a system call only when someone sleeps.
 #[derive(Clone)]
-struct SharedWord {
+pub struct SharedWord {
     word: &'static AtomicU32,
     sleepers: &'static AtomicU32,
 }
 
 impl SharedWord {
-    fn new() -> Result<SharedWord, String> {
+    /// Both words 0, in a fresh shared page.
+    pub fn new() -> Result<SharedWord> {
         // SAFETY: a fresh anonymous shared mapping of one page: zeroed, page-aligned, aliasing
         // nothing. It is never unmapped, so the `'static` reference stays valid (one page per
         // bench round, a deliberate leak in a short-lived program).
@@ -143,16 +143,20 @@ impl SharedWord {
                 nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE,
                 nix::sys::mman::MapFlags::MAP_SHARED,
             )
-        }
-        .map_err(|e| e.to_string())?;
+        }?;
         let words = ptr.cast::<AtomicU32>();
         // SAFETY: the mapping is valid, aligned and zeroed, and zero is a valid AtomicU32; the
         // second word is 128 bytes in, inside the page, on a cache line of its own.
         Ok(unsafe { SharedWord { word: words.as_ref(), sleepers: words.add(32).as_ref() } })
     }
 
-    fn wait_for(&self, target: u64) {
+    /// Returns once the word holds `target` (its low 32 bits): spins 20 us, then sleeps.
+    pub fn wait_for(&self, target: u64) {
         let target = target as u32;
+        // Already there: no clock, no spin (the crate's waits look first too).
+        if self.word.load(Ordering::SeqCst) == target {
+            return;
+        }
         let spin_until = Instant::now() + std::time::Duration::from_micros(20);
         'spin: loop {
             for _ in 0..16 {
@@ -186,7 +190,8 @@ impl SharedWord {
         }
     }
 
-    fn store_and_wake(&self, value: u64) {
+    /// Stores `value` (its low 32 bits) and wakes the sleepers, if any.
+    pub fn store_and_wake(&self, value: u64) {
         self.word.store(value as u32, Ordering::SeqCst);
         if self.sleepers.load(Ordering::SeqCst) > 0 {
             // SAFETY: FUTEX_WAKE on a live, aligned word.
@@ -195,18 +200,34 @@ impl SharedWord {
             }
         }
     }
+
+    /// Adds 1 (the floor of a counter's increment, under a lock that already orders it).
+    pub fn add_one(&self) {
+        self.word.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The word's value.
+    pub fn value(&self) -> u32 {
+        self.word.load(Ordering::SeqCst)
+    }
 }
 
 /// The smallest correct process-shared lock: one futex word, 0 free, 1 taken, 2 taken with
 /// sleepers (Drepper's "Futexes Are Tricky", mutex 3), spinning up to 20 us before sleeping, as
 /// the crate's waits do. Not robust: a holder that dies leaves it taken forever, which is the
 /// work the crate's `Lock` does on top.
-struct FutexLock {
+pub struct FutexLock {
     word: SharedWord,
 }
 
 impl FutexLock {
-    fn lock(&self) {
+    /// A free lock in a fresh shared page.
+    pub fn new() -> Result<FutexLock> {
+        Ok(FutexLock { word: SharedWord::new()? })
+    }
+
+    /// Takes the lock: one compare-exchange when free, else spin 20 us, then sleep.
+    pub fn lock(&self) {
         let word = self.word.word;
         if word.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_ok() {
             return;
@@ -235,7 +256,8 @@ impl FutexLock {
         }
     }
 
-    fn unlock(&self) {
+    /// Releases it, waking one sleeper if any.
+    pub fn unlock(&self) {
         if self.word.word.swap(0, Ordering::Release) == 2 {
             // SAFETY: FUTEX_WAKE on a live, aligned word.
             unsafe {
@@ -248,8 +270,8 @@ impl FutexLock {
 /// Two processes take turns through a raw futex lock: each takes it, and if the turn (a second
 /// shared word) is its own, passes it and counts; `n` round trips (two hand-offs each).
 /// Microseconds per round trip.
-pub fn lock_handoff(n: u64) -> Result<f64, String> {
-    let lock = FutexLock { word: SharedWord::new()? };
+pub fn lock_handoff(n: u64) -> Result<f64> {
+    let lock = FutexLock::new()?;
     let turn = SharedWord::new()?;
     let side = move |me: u32, lock: &FutexLock, turn: &SharedWord| {
         let mut done = 0;
@@ -266,17 +288,15 @@ pub fn lock_handoff(n: u64) -> Result<f64, String> {
         let (lock, turn) = (FutexLock { word: lock.word.clone() }, turn.clone());
         Process::new(move || side(1, &lock, &turn))
     };
-    other.start().map_err(|e| e.to_string())?;
+    other.start()?;
     let started = Instant::now();
     side(0, &lock, &turn);
-    if other.join().map_err(|e| e.to_string())? != 0 {
-        return Err("the raw lock's other side failed".into());
-    }
+    join_ok(&mut other)?;
     Ok(started.elapsed().as_secs_f64() / n as f64 * 1e6)
 }
 
 /// Two processes each add 1 to an atomic in shared memory `n` times: nanoseconds per increment.
-pub fn value_increment(n: u64) -> Result<f64, String> {
+pub fn value_increment(n: u64) -> Result<f64> {
     let counter = SharedWord::new()?;
     let side = move |counter: &SharedWord| {
         for _ in 0..n {
@@ -287,16 +307,14 @@ pub fn value_increment(n: u64) -> Result<f64, String> {
         let counter = counter.clone();
         Process::new(move || side(&counter))
     };
-    other.start().map_err(|e| e.to_string())?;
+    other.start()?;
     let started = Instant::now();
     side(&counter);
-    if other.join().map_err(|e| e.to_string())? != 0 {
-        return Err("the raw counter's other side failed".into());
-    }
+    join_ok(&mut other)?;
     let seconds = started.elapsed().as_secs_f64();
     let total = counter.word.load(Ordering::SeqCst) as u64;
     if total != (2 * n) as u32 as u64 {
-        return Err(format!("the raw counter is {total}, not {}", 2 * n));
+        return Err(Error::Wrong(format!("the raw counter is {total}, not {}", 2 * n)));
     }
     Ok(seconds / (2 * n) as f64 * 1e9)
 }

@@ -3,7 +3,9 @@
 
 use std::time::Instant;
 
-use multiprocessing::{Event, JoinableQueue, Pool, Process, Queue, Value};
+use harness::processes::{join_ok, run_all, start_join_trivial};
+use harness::{Error, Result, timed};
+use multiprocessing::{Event, JoinableQueue, Pool, Process, Queue, TargetResult, Value};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
@@ -30,59 +32,42 @@ pub fn make_chunk(i: u64) -> Vec<u8> {
     chunk
 }
 
-pub fn check_chunk(i: u64, chunk: &[u8]) -> Result<(), String> {
+pub fn check_chunk(i: u64, chunk: &[u8]) -> Result<()> {
     let whole = chunk.len() == CHUNK
         && chunk[..8] == i.to_le_bytes()
         && chunk[CHUNK / 2] == i as u8
         && chunk[CHUNK - 1] == i as u8;
-    if whole { Ok(()) } else { Err(format!("chunk {i} arrived damaged")) }
+    if whole { Ok(()) } else { Err(Error::Wrong(format!("chunk {i} arrived damaged"))) }
 }
 
-/// Starts a producer and a consumer process; returns the seconds from the start of both to
+/// Starts a consumer and a producer process; returns the seconds from the start of both to
 /// the end of both. Each side's `Err` makes its exit code 1, which fails the measurement.
-pub fn run_pair(
-    producer: impl FnOnce() -> Result<(), String> + 'static,
-    consumer: impl FnOnce() -> Result<(), String> + 'static,
-) -> Result<f64, String> {
-    let mut consumer = Process::new(consumer);
-    let mut producer = Process::new(producer);
-    let started = Instant::now();
-    consumer.start().map_err(|e| e.to_string())?;
-    producer.start().map_err(|e| e.to_string())?;
-    for p in [&mut producer, &mut consumer] {
-        let code = p.join().map_err(|e| e.to_string())?;
-        if code != 0 {
-            return Err(format!("{} exited with {code}: what it received was not what was sent", p.name()));
-        }
-    }
-    Ok(started.elapsed().as_secs_f64())
+pub fn run_pair<P: TargetResult, C: TargetResult>(
+    producer: impl FnOnce() -> P + 'static,
+    consumer: impl FnOnce() -> C + 'static,
+) -> Result<f64> {
+    let mut pair = [Process::new(consumer), Process::new(producer)];
+    timed(|| run_all(&mut pair))
 }
 
 /// `Process::new` + `start` + `join` of a trivial target, `n` times: microseconds each.
-pub fn start_join(n: u64) -> Result<f64, String> {
-    let started = Instant::now();
-    for _ in 0..n {
-        let mut p = Process::new(|| ());
-        p.start().map_err(|e| e.to_string())?;
-        if p.join().map_err(|e| e.to_string())? != 0 {
-            return Err("a trivial process failed".into());
-        }
-    }
-    Ok(started.elapsed().as_secs_f64() / n as f64 * 1e6)
+pub fn start_join(n: u64) -> Result<f64> {
+    let seconds = timed(|| (0..n).try_for_each(|_| start_join_trivial()))?;
+    Ok(seconds / n as f64 * 1e6)
 }
 
 /// `n` small structs from one producer process to one consumer process: messages per second.
-pub fn queue_small(n: u64) -> Result<f64, String> {
-    let queue: Queue<Small> = Queue::new().map_err(|e| e.to_string())?;
+pub fn queue_small(n: u64) -> Result<f64> {
+    let queue: Queue<Small> = Queue::new()?;
     let (q_in, q_out) = (queue.clone(), queue.clone());
     drop(queue);
     let seconds = run_pair(
-        move || (0..n).try_for_each(|i| q_in.put(Small::new(i))).map_err(|e| e.to_string()),
+        move || (0..n).try_for_each(|i| q_in.put(Small::new(i))),
         move || {
             for i in 0..n {
-                let got = q_out.get().map_err(|e| e.to_string())?;
+                let got = q_out.get()?;
                 if got != Small::new(i) {
-                    return Err(format!("message {i} is {got:?}"));
+                    return Err(Error::Wrong(format!("message {i} is {got:?}")));
                 }
             }
             Ok(())
@@ -92,23 +77,23 @@ pub fn queue_small(n: u64) -> Result<f64, String> {
 }
 
 /// `n` messages of 1 MiB: MB/s.
-pub fn queue_1mib(n: u64) -> Result<f64, String> {
-    let queue: Queue<ByteBuf> = Queue::new().map_err(|e| e.to_string())?;
+pub fn queue_1mib(n: u64) -> Result<f64> {
+    let queue: Queue<ByteBuf> = Queue::new()?;
     let (q_in, q_out) = (queue.clone(), queue.clone());
     drop(queue);
     let seconds = run_pair(
-        move || (0..n).try_for_each(|i| q_in.put(ByteBuf::from(make_chunk(i)))).map_err(|e| e.to_string()),
-        move || (0..n).try_for_each(|i| check_chunk(i, &q_out.get().map_err(|e| e.to_string())?)),
+        move || (0..n).try_for_each(|i| q_in.put(ByteBuf::from(make_chunk(i)))),
+        move || (0..n).try_for_each(|i| check_chunk(i, &q_out.get()?)),
     )?;
     Ok((n as usize * CHUNK) as f64 / seconds / 1e6)
 }
 
 /// `n` tiny tasks through a `JoinableQueue` to 4 consumer processes, until `join` returns:
 /// tasks per second. Each consumer reports how many it did; they must add up to `n`.
-pub fn joinable(n: u64) -> Result<f64, String> {
+pub fn joinable(n: u64) -> Result<f64> {
     const CONSUMERS: usize = 4;
-    let tasks: JoinableQueue<Option<u64>> = JoinableQueue::new().map_err(|e| e.to_string())?;
-    let done: Queue<u64> = Queue::new().map_err(|e| e.to_string())?;
+    let tasks: JoinableQueue<Option<u64>> = JoinableQueue::new()?;
+    let done: Queue<u64> = Queue::new()?;
     let mut workers: Vec<Process> = (0..CONSUMERS)
         .map(|_| {
             let (tasks, done) = (tasks.clone(), done.clone());
@@ -125,31 +110,27 @@ pub fn joinable(n: u64) -> Result<f64, String> {
         .collect();
     let started = Instant::now();
     for w in &mut workers {
-        w.start().map_err(|e| e.to_string())?;
+        w.start()?;
     }
     for _ in 0..n {
-        tasks.put(Some(1)).map_err(|e| e.to_string())?;
+        tasks.put(Some(1))?;
     }
-    tasks.join().map_err(|e| e.to_string())?;
+    tasks.join()?;
     let seconds = started.elapsed().as_secs_f64();
     for _ in 0..CONSUMERS {
-        tasks.put(None).map_err(|e| e.to_string())?;
+        tasks.put(None)?;
     }
-    let total: u64 = (0..CONSUMERS).map(|_| done.get()).sum::<Result<u64, _>>().map_err(|e| e.to_string())?;
-    for w in &mut workers {
-        if w.join().map_err(|e| e.to_string())? != 0 {
-            return Err(format!("{} failed", w.name()));
-        }
-    }
+    let total: u64 = (0..CONSUMERS).map(|_| done.get()).sum::<multiprocessing::Result<u64>>()?;
+    workers.iter_mut().try_for_each(join_ok)?;
     if total != n {
-        return Err(format!("{total} tasks done, {n} put"));
+        return Err(Error::Wrong(format!("{total} tasks done, {n} put")));
     }
     Ok(n as f64 / seconds)
 }
 
 /// Two `Event`s bounced between two processes `n` times: microseconds per round trip.
-pub fn event_ping_pong(n: u64) -> Result<f64, String> {
-    let (ping, pong) = (Event::new().map_err(|e| e.to_string())?, Event::new().map_err(|e| e.to_string())?);
+pub fn event_ping_pong(n: u64) -> Result<f64> {
+    let (ping, pong) = (Event::new()?, Event::new()?);
     let mut other = {
         let (ping, pong) = (ping.clone(), pong.clone());
         Process::new(move || {
@@ -160,7 +141,7 @@ pub fn event_ping_pong(n: u64) -> Result<f64, String> {
             }
         })
     };
-    other.start().map_err(|e| e.to_string())?;
+    other.start()?;
     let started = Instant::now();
     for _ in 0..n {
         ping.set();
@@ -168,20 +149,18 @@ pub fn event_ping_pong(n: u64) -> Result<f64, String> {
         pong.clear();
     }
     let seconds = started.elapsed().as_secs_f64();
-    if other.join().map_err(|e| e.to_string())? != 0 {
-        return Err("the pong process failed".into());
-    }
+    join_ok(&mut other)?;
     Ok(seconds / n as f64 * 1e6)
 }
 
 /// Two processes take turns through the crate's lock (a `Value`'s): each takes it, and if the
 /// turn is its own, passes it and counts; `n` round trips. Microseconds per round trip.
-pub fn lock_handoff(n: u64) -> Result<f64, String> {
-    let turn = Value::new(0_u32).map_err(|e| e.to_string())?;
-    let side = move |me: u32, turn: &Value<u32>| -> Result<(), String> {
+pub fn lock_handoff(n: u64) -> Result<f64> {
+    let turn = Value::new(0_u32)?;
+    let side = move |me: u32, turn: &Value<u32>| -> Result<()> {
         let mut done = 0;
         while done < n {
-            let mut whose = turn.lock().map_err(|e| e.to_string())?;
+            let mut whose = turn.lock()?;
             if *whose == me {
                 *whose = 1 - me;
                 done += 1;
@@ -193,21 +172,19 @@ pub fn lock_handoff(n: u64) -> Result<f64, String> {
         let turn = turn.clone();
         Process::new(move || side(1, &turn))
     };
-    other.start().map_err(|e| e.to_string())?;
+    other.start()?;
     let started = Instant::now();
     side(0, &turn)?;
-    if other.join().map_err(|e| e.to_string())? != 0 {
-        return Err("the lock's other side failed".into());
-    }
+    join_ok(&mut other)?;
     Ok(started.elapsed().as_secs_f64() / n as f64 * 1e6)
 }
 
 /// Two processes each add 1 to a `Value` under its lock `n` times: nanoseconds per increment.
-pub fn value_increment(n: u64) -> Result<f64, String> {
-    let counter = Value::new(0_u64).map_err(|e| e.to_string())?;
-    let side = move |counter: &Value<u64>| -> Result<(), String> {
+pub fn value_increment(n: u64) -> Result<f64> {
+    let counter = Value::new(0_u64)?;
+    let side = move |counter: &Value<u64>| -> Result<()> {
         for _ in 0..n {
-            *counter.lock().map_err(|e| e.to_string())? += 1;
+            *counter.lock()? += 1;
         }
         Ok(())
     };
@@ -215,16 +192,14 @@ pub fn value_increment(n: u64) -> Result<f64, String> {
         let counter = counter.clone();
         Process::new(move || side(&counter))
     };
-    other.start().map_err(|e| e.to_string())?;
+    other.start()?;
     let started = Instant::now();
     side(&counter)?;
-    if other.join().map_err(|e| e.to_string())? != 0 {
-        return Err("the counter's other side failed".into());
-    }
+    join_ok(&mut other)?;
     let seconds = started.elapsed().as_secs_f64();
-    let total = counter.get().map_err(|e| e.to_string())?;
+    let total = counter.get()?;
     if total != 2 * n {
-        return Err(format!("the counter is {total}, not {}", 2 * n));
+        return Err(Error::Wrong(format!("the counter is {total}, not {}", 2 * n)));
     }
     Ok(seconds / (2 * n) as f64 * 1e9)
 }
@@ -249,39 +224,39 @@ pub fn mix(rounds: u64) -> u64 {
 /// Rounds per CPU-bound task: a few milliseconds each.
 pub const MIX_ROUNDS: u64 = 2_000_000;
 
-fn check_squares(results: &[u64], n: u64) -> Result<(), String> {
+fn check_squares(results: &[u64], n: u64) -> Result<()> {
     if results.len() as u64 != n || results.iter().enumerate().any(|(i, &r)| r != (i as u64) * (i as u64)) {
-        return Err("map's results are not the squares, in order".into());
+        return Err(Error::Wrong("map's results are not the squares, in order".into()));
     }
     Ok(())
 }
 
 /// `Pool::map` of `n` tiny tasks on `cpu_count()` workers, the pool started beforehand (as
 /// CPython's is): tasks per second.
-pub fn pool_map_tiny(n: u64) -> Result<f64, String> {
-    let pool = Pool::new(None).map_err(|e| e.to_string())?;
+pub fn pool_map_tiny(n: u64) -> Result<f64> {
+    let pool = Pool::new(None)?;
     let started = Instant::now();
-    let results = pool.map(square, 0..n).map_err(|e| e.to_string())?;
+    let results = pool.map(square, 0..n)?;
     let seconds = started.elapsed().as_secs_f64();
     check_squares(&results, n)?;
     Ok(n as f64 / seconds)
 }
 
 /// `Pool::map` of `n` CPU-bound tasks: milliseconds for the whole map.
-pub fn pool_map_cpu(n: u64) -> Result<f64, String> {
-    let pool = Pool::new(None).map_err(|e| e.to_string())?;
+pub fn pool_map_cpu(n: u64) -> Result<f64> {
+    let pool = Pool::new(None)?;
     let started = Instant::now();
-    let results = pool.map(mix, std::iter::repeat_n(MIX_ROUNDS, n as usize)).map_err(|e| e.to_string())?;
+    let results = pool.map(mix, std::iter::repeat_n(MIX_ROUNDS, n as usize))?;
     let seconds = started.elapsed().as_secs_f64();
     if results.len() as u64 != n || results.iter().any(|&r| r != mix(MIX_ROUNDS)) {
-        return Err("map's results are wrong".into());
+        return Err(Error::Wrong("map's results are wrong".into()));
     }
     Ok(seconds * 1e3)
 }
 
 /// The same maps on `cpu_count()` scoped threads, each taking an equal share of the inputs: the
 /// comparison the exercise makes, with nothing to encode, send or decode.
-pub fn threads_map_tiny(n: u64) -> Result<f64, String> {
+pub fn threads_map_tiny(n: u64) -> Result<f64> {
     let started = Instant::now();
     let results = threads_map(square, (0..n).collect());
     let seconds = started.elapsed().as_secs_f64();
@@ -289,12 +264,12 @@ pub fn threads_map_tiny(n: u64) -> Result<f64, String> {
     Ok(n as f64 / seconds)
 }
 
-pub fn threads_map_cpu(n: u64) -> Result<f64, String> {
+pub fn threads_map_cpu(n: u64) -> Result<f64> {
     let started = Instant::now();
     let results = threads_map(mix, vec![MIX_ROUNDS; n as usize]);
     let seconds = started.elapsed().as_secs_f64();
     if results.len() as u64 != n || results.iter().any(|&r| r != mix(MIX_ROUNDS)) {
-        return Err("the threads' results are wrong".into());
+        return Err(Error::Wrong("the threads' results are wrong".into()));
     }
     Ok(seconds * 1e3)
 }

@@ -19,6 +19,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use harness::{Context, Result};
 use multiprocessing::Process;
 use nix::fcntl::OFlag;
 use serde::Serialize;
@@ -55,8 +56,8 @@ fn aborts() {
 }
 
 /// A worker whose stderr goes into `pipe` (the parent shows it behind the demo's prefix).
-fn worker(name: &str, pipe: &OwnedFd, work: fn()) -> Result<Process, String> {
-    let pipe = pipe.try_clone().map_err(|e| e.to_string())?;
+fn worker(name: &str, pipe: &OwnedFd, work: fn()) -> Result<Process> {
+    let pipe = pipe.try_clone()?;
     Ok(Process::new(move || {
         let _ = nix::unistd::dup2_stderr(&pipe);
         drop(pipe);
@@ -75,39 +76,39 @@ fn show(heading: &str, text: &str) {
 }
 
 /// Runs both versions and reports. Announces itself on stderr first.
-pub fn demonstrate() -> Result<CrashReport, String> {
+pub fn demonstrate() -> Result<CrashReport> {
     eprintln!(
         "{PREFIX} The crash-isolation demo: of three workers, one panics and one aborts ON PURPOSE,\n\
          {PREFIX} one does honest work; first as processes, then as threads (in a copy of this program).\n\
          {PREFIX} What the crashing workers print below is expected, not a failure of the exercise."
     );
-    let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| e.to_string())?;
+    let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
     let mut workers = [
         worker("panics", &write, panics)?,
         worker("aborts", &write, aborts)?,
         worker("healthy", &write, healthy)?,
     ];
     for p in &mut workers {
-        p.start().map_err(|e| e.to_string())?;
+        p.start()?;
     }
     // The children hold the only write ends now: the pipe ends when the last of them does.
     drop(write);
     let mut processes = Vec::new();
     for p in &mut workers {
-        processes.push((p.name().to_string(), p.join().map_err(|e| e.to_string())?));
+        processes.push((p.name().to_string(), p.join()?));
     }
     let mut written = String::new();
-    std::fs::File::from(read).read_to_string(&mut written).map_err(|e| e.to_string())?;
+    std::fs::File::from(read).read_to_string(&mut written)?;
     show("as processes, the workers wrote on stderr:", &written);
     let process_healthy_finished = processes.iter().any(|(name, code)| name == "healthy" && *code == 0);
 
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let exe = std::env::current_exe()?;
     let output = Command::new(exe)
         .arg("--crash-in-threads")
         .env("RUST_BACKTRACE", "0")
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run the thread version: {e}"))?;
+        .context("cannot run the thread version")?;
     let thread_program_ended = match (output.status.code(), output.status.signal()) {
         (Some(code), _) => format!("exit code {code}"),
         (None, Some(signal)) => format!("signal {signal}"),

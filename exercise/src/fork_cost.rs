@@ -2,14 +2,13 @@
 //!
 //! `fork` copies the parent's page tables (and marks every page copy-on-write), so its cost grows
 //! with the memory the parent has touched: about 33 ms per GiB of 4 KiB pages on the machine in
-//! `OS-FACTS`. Starting a thread copies nothing, whatever the heap holds.
+//! `OS-FACTS`. Starting a thread copies nothing, whatever the heap holds. (`cargo xtask bench
+//! --curve fork-heap` draws the same curve with huge pages too, and against a raw fork.)
 
-use std::time::Instant;
-
-use multiprocessing::Process;
+use harness::heap::{Pages, TouchedHeap};
+use harness::processes::start_join_trivial;
+use harness::{Context, Error, Mode, Result, Rounds, Stats, Variant, timed};
 use serde::Serialize;
-
-use crate::measure::Stats;
 
 /// One point of the curve: start-and-join times with this much touched heap in the parent.
 #[derive(Debug, Clone, Serialize)]
@@ -20,43 +19,46 @@ pub struct Point {
 }
 
 /// The heap sizes measured, in MiB.
-pub fn sizes(quick: bool) -> Vec<u64> {
-    if quick { vec![0, 64] } else { vec![0, 256, 1024, 2048] }
+pub fn sizes(mode: Mode) -> Vec<u64> {
+    mode.pick(vec![0, 256, 1024, 2048], vec![0, 64])
 }
 
-/// Measures every size: `reps` starts of each kind per size, after one warm-up.
-pub fn measure(quick: bool, reps: usize, tick: &mut dyn FnMut()) -> Result<Vec<Point>, String> {
+/// Measures every size the machine can hold (3/4 of its available memory at most): `reps`
+/// starts of each kind per size, after one warm-up, alternating. Returns the points and, when
+/// sizes were skipped, a sentence saying which.
+pub fn measure(mode: Mode, reps: usize, tick: &mut dyn FnMut()) -> Result<(Vec<Point>, Option<String>)> {
+    let available_mib = harness::machine::available_memory().map(|b| b >> 20);
+    let (sizes, skipped): (Vec<u64>, Vec<u64>) =
+        sizes(mode).into_iter().partition(|&mib| available_mib.is_none_or(|a| mib <= a * 3 / 4));
     let mut points = Vec::new();
-    for heap_mib in sizes(quick) {
-        // `vec![1; n]` writes every byte, so every page is really there to be mapped.
-        let heap = vec![1u8; (heap_mib as usize) << 20];
-        std::hint::black_box(&heap);
-        let mut process_times = Vec::new();
-        let mut thread_times = Vec::new();
-        for round in 0..=reps {
-            let started = Instant::now();
-            let mut p = Process::new(|| ());
-            p.start().map_err(|e| e.to_string())?;
-            let code = p.join().map_err(|e| e.to_string())?;
-            let process_time = started.elapsed().as_secs_f64();
-            if code != 0 {
-                return Err(format!("a trivial process exited with {code}"));
-            }
-            let started = Instant::now();
-            std::thread::spawn(|| ()).join().map_err(|_| "a trivial thread panicked")?;
-            let thread_time = started.elapsed().as_secs_f64();
-            if round > 0 {
-                process_times.push(process_time);
-                thread_times.push(thread_time);
-            }
-        }
+    for heap_mib in sizes {
+        // Every page written, in 4 KiB pages: what a `Vec` gets unless THP is `always`.
+        let heap = TouchedHeap::new((heap_mib as usize) << 20, Pages::Small).context("fork-cost")?;
+        let mut process = || timed(start_join_trivial);
+        let mut thread = || {
+            timed(|| {
+                std::thread::spawn(|| ()).join().map_err(|_| Error::Wrong("a trivial thread panicked".into()))
+            })
+        };
+        let stats = Rounds { warmup: 1, reps }
+            .run(
+                &mut [
+                    Variant { name: "process", run: &mut process },
+                    Variant { name: "thread", run: &mut thread },
+                ],
+                &mut || (),
+            )
+            .context(format!("fork-cost, {heap_mib} MiB"))?;
         tick();
         drop(heap);
-        points.push(Point {
-            heap_mib,
-            process: Stats::from_samples(&process_times),
-            thread: Stats::from_samples(&thread_times),
-        });
+        points.push(Point { heap_mib, process: stats[0], thread: stats[1] });
     }
-    Ok(points)
+    let note = (!skipped.is_empty()).then(|| {
+        format!(
+            "skipped {} MiB: more than 3/4 of the {} MiB this machine has available",
+            skipped.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+            available_mib.unwrap_or(0)
+        )
+    });
+    Ok((points, note))
 }

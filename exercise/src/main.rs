@@ -7,7 +7,6 @@
 mod crash;
 mod fork_cost;
 mod load;
-mod machine;
 mod measure;
 mod plot;
 mod python;
@@ -18,9 +17,10 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Parser;
+use harness::{Context, Error, Machine, Mode, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use measure::{Variant, compare, verdict};
+use measure::{Work, compare, verdict};
 use report::{Report, ScenarioResult, Startup};
 use scenarios::Size;
 
@@ -73,24 +73,28 @@ fn main() {
     }
 }
 
-fn run(args: &Args) -> Result<(), String> {
+fn run(args: &Args) -> Result<()> {
     let all = scenarios::all();
     for name in &args.scenarios {
         if !all.iter().any(|s| s.name == name) && !EXTRA_SECTIONS.contains(&name.as_str()) {
             let mut known: Vec<&str> = all.iter().map(|s| s.name).collect();
             known.extend(EXTRA_SECTIONS);
-            return Err(format!("no scenario {name:?}; the scenarios are {}", known.join(", ")));
+            return Err(Error::Usage(format!(
+                "no scenario {name:?}; the scenarios are {}",
+                known.join(", ")
+            )));
         }
     }
     let wanted = |name: &str| args.scenarios.is_empty() || args.scenarios.iter().any(|s| s == name);
     let workers = args.workers.unwrap_or_else(multiprocessing::cpu_count).max(1);
-    let reps = args.reps.unwrap_or(if args.quick { 3 } else { 5 }).max(1);
+    let mode = Mode::from_quick(args.quick);
+    let reps = args.reps.unwrap_or(mode.pick(5, 3)).max(1);
     let selected: Vec<&scenarios::Scenario> = all.iter().filter(|s| wanted(s.name)).collect();
 
     // A progress display on stderr, only when a person is watching.
     let runs_per_round: u64 = selected.iter().map(|s| 2 + u64::from(s.serial.is_some())).sum::<u64>()
         + if selected.is_empty() { 0 } else { 2 };
-    let fork_steps = if wanted("fork-cost") { fork_cost::sizes(args.quick).len() as u64 } else { 0 };
+    let fork_steps = if wanted("fork-cost") { fork_cost::sizes(mode).len() as u64 } else { 0 };
     let progress = ProgressBar::with_draw_target(
         Some(runs_per_round * (WARMUP + reps) as u64 + fork_steps),
         if std::io::stderr().is_terminal() {
@@ -99,8 +103,11 @@ fn run(args: &Args) -> Result<(), String> {
             ProgressDrawTarget::hidden()
         },
     );
-    progress
-        .set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}").map_err(|e| e.to_string())?);
+    // A constant template: should it ever be refused, the default bar does as well.
+    progress.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
 
     progress.set_message("how busy is the machine?");
     let measuring = !selected.is_empty() || wanted("fork-cost") || args.python;
@@ -114,22 +121,22 @@ fn run(args: &Args) -> Result<(), String> {
         progress.set_message("startup");
         let threads = || scenarios::empty_threads(workers);
         let processes = || scenarios::empty_processes(workers);
-        let measured = compare(WARMUP, reps, None, &threads, &processes, &mut || progress.inc(1))
-            .map_err(|e| format!("startup: {e}"))?;
+        let measured =
+            compare(WARMUP, reps, None, &threads, &processes, &mut || progress.inc(1)).context("startup")?;
         Some(Startup { workers, threads: measured.threads, processes: measured.processes })
     };
 
     let mut results = Vec::new();
     for scenario in selected {
         progress.set_message(scenario.name);
-        let size = Size { workers: (scenario.workers)(workers), quick: args.quick };
+        let size = Size { workers: (scenario.workers)(workers), mode };
         let serial_run = scenario.serial.map(|run| move || run(&size));
-        let serial: Option<Variant<'_>> = serial_run.as_ref().map(|f| f as Variant<'_>);
+        let serial: Option<Work<'_>> = serial_run.as_ref().map(|f| f as Work<'_>);
         let threads = || (scenario.threads)(&size);
         let processes = || (scenario.processes)(&size);
         let window = monitor.window();
         let measured = compare(WARMUP, reps, serial, &threads, &processes, &mut || progress.inc(1))
-            .map_err(|e| format!("{}: {e}", scenario.name))?;
+            .context(scenario.name)?;
         let (others_cpu_share, busy) = monitor.judge(&window);
         let startup_share = startup
             .as_ref()
@@ -151,11 +158,11 @@ fn run(args: &Args) -> Result<(), String> {
             why: scenario.why.to_string(),
         });
     }
-    let fork_cost = if wanted("fork-cost") {
+    let (fork_cost, fork_cost_skipped) = if wanted("fork-cost") {
         progress.set_message("fork-cost");
-        fork_cost::measure(args.quick, reps, &mut || progress.inc(1))?
+        fork_cost::measure(mode, reps, &mut || progress.inc(1))?
     } else {
-        Vec::new()
+        (Vec::new(), None)
     };
     let (mut python, python_error) = if args.python {
         progress.set_message("python");
@@ -165,7 +172,7 @@ fn run(args: &Args) -> Result<(), String> {
                 (result.others_cpu_share, result.busy) = monitor.judge(&window);
                 (Some(result), None)
             }
-            Err(why) => (None, Some(why)),
+            Err(why) => (None, Some(why.to_string())),
         }
     } else {
         (None, None)
@@ -186,19 +193,20 @@ fn run(args: &Args) -> Result<(), String> {
     progress.finish_and_clear();
 
     let report = Report {
-        machine: machine::describe(),
+        machine: Machine::describe(),
         warmup: WARMUP,
         reps,
         load,
         startup,
         scenarios: results,
         fork_cost,
+        fork_cost_skipped,
         crash,
         python,
         python_error,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report::table(&report));
     }

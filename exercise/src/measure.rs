@@ -1,29 +1,9 @@
-//! Measuring honestly: warm-up, repetitions, threads and processes alternating, and a verdict
-//! computed from the spread of the runs, never written in.
+//! The verdict, computed from the spread of the runs, never written in; and the comparison of
+//! one scenario's variants, timed by the harness (a warm-up, then rounds in rotating order:
+//! `harness::rounds`).
 
-use std::time::Instant;
-
+use harness::{Result, Rounds, Stats, Variant, timed};
 use serde::Serialize;
-
-/// The summary of one variant's runs, in seconds.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
-pub struct Stats {
-    pub median: f64,
-    pub min: f64,
-    pub max: f64,
-}
-
-impl Stats {
-    /// Summarises a non-empty list of durations in seconds.
-    pub fn from_samples(samples: &[f64]) -> Stats {
-        assert!(!samples.is_empty(), "at least one sample");
-        let mut sorted = samples.to_vec();
-        sorted.sort_by(f64::total_cmp);
-        let n = sorted.len();
-        let median = if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0 };
-        Stats { median, min: sorted[0], max: sorted[n - 1] }
-    }
-}
 
 /// Which one won, judged from the runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -66,7 +46,7 @@ pub fn verdict(threads: &Stats, processes: &Stats) -> Verdict {
 }
 
 /// A variant to time: returns an error if the work went wrong (a child failed, a check failed).
-pub type Variant<'a> = &'a dyn Fn() -> Result<(), String>;
+pub type Work<'a> = &'a dyn Fn() -> Result<()>;
 
 /// The measured runs of one scenario.
 #[derive(Debug, Clone)]
@@ -76,41 +56,31 @@ pub struct Comparison {
     pub processes: Stats,
 }
 
-/// Runs `warmup` untimed rounds and `reps` timed ones. Within each round threads and processes
-/// both run, in alternating order (threads first in even rounds), so that drift in the machine
-/// (another tenant, the CPU clock) hits both alike. `tick` is called after every run.
+/// Runs `warmup` untimed rounds and `reps` timed ones of the serial baseline (if any), threads
+/// and processes, each timed from outside, in an order that rotates every round, so that drift
+/// in the machine (another tenant, the CPU clock) hits them alike. `tick` is called after every
+/// run.
 pub fn compare(
     warmup: usize,
     reps: usize,
-    serial: Option<Variant<'_>>,
-    threads: Variant<'_>,
-    processes: Variant<'_>,
+    serial: Option<Work<'_>>,
+    threads: Work<'_>,
+    processes: Work<'_>,
     tick: &mut dyn FnMut(),
-) -> Result<Comparison, String> {
-    let mut samples = [Vec::new(), Vec::new(), Vec::new()];
-    for round in 0..warmup + reps {
-        let mut order: Vec<(usize, Variant<'_>)> = vec![(1, threads), (2, processes)];
-        if round % 2 == 1 {
-            order.reverse();
-        }
-        if let Some(serial) = serial {
-            order.insert(0, (0, serial));
-        }
-        for (slot, variant) in order {
-            let started = Instant::now();
-            variant()?;
-            let elapsed = started.elapsed().as_secs_f64();
-            if round >= warmup {
-                samples[slot].push(elapsed);
-            }
-            tick();
-        }
+) -> Result<Comparison> {
+    let (mut run_threads, mut run_processes) = (|| timed(threads), || timed(processes));
+    let mut run_serial = serial.map(|serial| move || timed(serial));
+    let mut variants = vec![
+        Variant { name: "threads", run: &mut run_threads },
+        Variant { name: "processes", run: &mut run_processes },
+    ];
+    if let Some(serial) = run_serial.as_mut() {
+        variants.insert(0, Variant { name: "serial", run: serial });
     }
-    Ok(Comparison {
-        serial: serial.map(|_| Stats::from_samples(&samples[0])),
-        threads: Stats::from_samples(&samples[1]),
-        processes: Stats::from_samples(&samples[2]),
-    })
+    let mut stats = Rounds { warmup, reps }.run(&mut variants, tick)?;
+    let processes = stats.pop().expect("processes ran");
+    let threads = stats.pop().expect("threads ran");
+    Ok(Comparison { serial: stats.pop(), threads, processes })
 }
 
 #[cfg(test)]
@@ -118,13 +88,7 @@ mod tests {
     use super::*;
 
     fn stats(samples: &[f64]) -> Stats {
-        Stats::from_samples(samples)
-    }
-
-    #[test]
-    fn median_min_max() {
-        assert_eq!(stats(&[3.0, 1.0, 2.0]), Stats { median: 2.0, min: 1.0, max: 3.0 });
-        assert_eq!(stats(&[4.0, 1.0, 2.0, 3.0]).median, 2.5);
+        Stats::of(samples).unwrap()
     }
 
     #[test]
@@ -180,8 +144,8 @@ mod tests {
     #[test]
     fn compare_stops_at_the_first_error() {
         let threads = || Ok(());
-        let processes = || Err("a child failed".to_string());
+        let processes = || Err(harness::Error::Wrong("a child failed".into()));
         let outcome = compare(0, 3, None, &threads, &processes, &mut || ());
-        assert_eq!(outcome.unwrap_err(), "a child failed");
+        assert_eq!(outcome.unwrap_err().to_string(), "processes: a child failed");
     }
 }

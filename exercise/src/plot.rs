@@ -10,7 +10,8 @@
 
 use std::path::Path;
 
-use plotters::coord::Shift;
+use harness::plot::{Area, FONT, PALETTE};
+use harness::{Curve, Result, Scale, Series, Stats};
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -24,15 +25,13 @@ pub const MIN_BAR_PX: i32 = 5;
 
 /// Bar colours by verdict (Okabe-Ito: told apart with any colour vision). The plot uses them
 /// for bars and their legend swatches only.
-pub const PROCESSES: RGBColor = RGBColor(0x00, 0x72, 0xB2);
-pub const THREADS: RGBColor = RGBColor(0xD5, 0x5E, 0x00);
+pub const PROCESSES: RGBColor = PALETTE[0];
+pub const THREADS: RGBColor = PALETTE[1];
 pub const TIE: RGBColor = RGBColor(0x88, 0x88, 0x88);
 /// The band of ratios within the verdict's margin, where no verdict can be a win.
 const BAND: RGBColor = RGBColor(0xE8, 0xE8, 0xE8);
 /// The busy mark's swatch: no verdict's colour, since the mark goes with any of them.
 const BUSY_SWATCH: RGBColor = RGBColor(0xD0, 0xD0, 0xD0);
-
-const FONT: &str = "sans-serif";
 
 fn colour(verdict: Verdict) -> RGBColor {
     match verdict {
@@ -72,20 +71,19 @@ fn text_style(size: u32, pos: Pos) -> TextStyle<'static> {
 }
 
 /// Draws the plot into `path`.
-pub fn plot(report: &Report, path: &Path) -> Result<(), String> {
+pub fn plot(report: &Report, path: &Path) -> Result<()> {
     let bars = bars(report);
     let height = 250 + 44 * bars.len().max(3) as u32;
     let root = SVGBackend::new(path, (1240, height)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    root.fill(&WHITE)?;
     let (left, right) = root.split_horizontally(760);
-    ratios(&left, &bars, report.python.is_some()).map_err(|e| e.to_string())?;
-    fork_curve(&right, &report.fork_cost).map_err(|e| e.to_string())?;
-    root.present().map_err(|e| e.to_string())?;
+    ratios(&left, &bars, report.python.is_some())?;
+    harness::plot::draw(&right, &fork_curve(&report.fork_cost))?;
+    root.present()?;
     Ok(())
 }
-
-type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
-type DrawResult<'a> = Result<(), DrawingAreaErrorKind<<SVGBackend<'a> as DrawingBackend>::ErrorType>>;
+type DrawResult<'a> =
+    std::result::Result<(), DrawingAreaErrorKind<<SVGBackend<'a> as DrawingBackend>::ErrorType>>;
 
 /// A legend swatch.
 enum Swatch {
@@ -251,56 +249,29 @@ fn ratio_tick(x: f64) -> String {
     if power >= 0 { format!("{}", 1u64 << power) } else { format!("1/{}", 1u64 << -power) }
 }
 
-/// The right panel: start + join one worker against the parent's heap.
-fn fork_curve<'a>(area: &Area<'a>, points: &[Point]) -> DrawResult<'a> {
-    let area = area.margin(0, 0, 10, 0);
-    if points.is_empty() {
-        let (w, h) = area.dim_in_pixel();
-        area.draw(&Text::new(
-            "fork-cost: not measured in this run",
-            (w as i32 / 2, h as i32 / 2),
-            text_style(14, Pos::new(HPos::Center, VPos::Center)),
-        ))?;
-        return Ok(());
+/// The right panel: start + join one worker against the parent's heap, in milliseconds.
+fn fork_curve(points: &[Point]) -> Curve {
+    let series = |name: &str, colour: usize, pick: fn(&Point) -> Stats| Series {
+        name: name.into(),
+        limit: false,
+        colour,
+        points: points
+            .iter()
+            .map(|p| harness::Point { x: p.heap_mib as f64, y: pick(p).scaled(1e3) })
+            .collect(),
+    };
+    Curve {
+        name: "fork-cost".into(),
+        title: "start + join one worker".into(),
+        x_label: "parent's touched heap (MiB)".into(),
+        x_scale: Scale::Plain,
+        x_log: false,
+        y_label: "milliseconds (median)".into(),
+        y_log: false,
+        higher_is_better: false,
+        series: vec![series("process (fork)", 0, |p| p.process), series("thread", 1, |p| p.thread)],
+        notes: Vec::new(),
     }
-    let max_heap = points.iter().map(|p| p.heap_mib).max().unwrap_or(1).max(1) as f64;
-    let max_time =
-        points.iter().map(|p| p.process.median.max(p.thread.median) * 1e3).fold(0.1f64, f64::max) * 1.2;
-    let mut curve = ChartBuilder::on(&area)
-        .caption("start + join one worker", (FONT, 19))
-        .margin(10)
-        .margin_top(6)
-        .x_label_area_size(52)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0f64..max_heap * 1.05, 0f64..max_time)?;
-    curve
-        .configure_mesh()
-        .max_light_lines(1)
-        .x_desc("parent's touched heap (MiB)")
-        .y_desc("milliseconds (median)")
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .label_style((FONT, 14))
-        .axis_desc_style((FONT, 15))
-        .draw()?;
-    for (label, colour, pick) in [
-        ("process (fork)", PROCESSES, (|p: &Point| p.process.median) as fn(&Point) -> f64),
-        ("thread", THREADS, |p: &Point| p.thread.median),
-    ] {
-        let line: Vec<(f64, f64)> = points.iter().map(|p| (p.heap_mib as f64, pick(p) * 1e3)).collect();
-        curve
-            .draw_series(LineSeries::new(line.clone(), colour.stroke_width(2)))?
-            .label(label)
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
-        curve.draw_series(line.into_iter().map(|pt| Circle::new(pt, 3, colour.filled())))?;
-    }
-    curve
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font((FONT, 13))
-        .background_style(WHITE)
-        .border_style(BLACK)
-        .draw()?;
-    Ok(())
 }
 
 #[cfg(test)]

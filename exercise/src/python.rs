@@ -4,11 +4,10 @@
 //! lets one thread run Python code at a time, so processes win by about N. Next to Rust's
 //! `independent-cpu` tie, it shows what the lecture's lesson depends on.
 
-use std::process::Command;
-
+use harness::{Result, Stats};
 use serde::{Deserialize, Serialize};
 
-use crate::measure::{Stats, Verdict, verdict};
+use crate::measure::{Verdict, verdict};
 
 const SCRIPT: &str = include_str!("../python/gil.py");
 
@@ -37,23 +36,19 @@ pub struct PythonResult {
 }
 
 /// Runs the script with `python3`; `Err` with a clear message when it cannot.
-pub fn measure(workers: usize, quick: bool, reps: usize) -> Result<PythonResult, String> {
+pub fn measure(workers: usize, quick: bool, reps: usize) -> Result<PythonResult> {
     let iterations = if quick { 200_000 } else { 3_000_000 };
-    let output = Command::new("python3")
-        .args(["-c", SCRIPT, &workers.to_string(), &iterations.to_string(), &reps.to_string()])
-        .output()
-        .map_err(|e| format!("python3 could not be run ({e}): install CPython 3 to compare"))?;
-    if !output.status.success() {
-        return Err(format!("python3 failed: {}", String::from_utf8_lossy(&output.stderr).trim()));
-    }
-    let samples: Samples =
-        serde_json::from_slice(&output.stdout).map_err(|e| format!("cannot read python3's results: {e}"))?;
-    let threads = Stats::from_samples(&samples.threads);
-    let processes = Stats::from_samples(&samples.processes);
+    let args = [workers.to_string(), iterations.to_string(), reps.to_string()];
+    let samples: Samples = harness::python::run(SCRIPT, &args)?;
+    let stats = |samples: &[f64]| {
+        Stats::of(samples).ok_or_else(|| harness::Error::Tool("python3 returned no runs".into()))
+    };
+    let threads = stats(&samples.threads)?;
+    let processes = stats(&samples.processes)?;
     Ok(PythonResult {
         version: samples.version,
         workers,
-        serial: Stats::from_samples(&samples.serial),
+        serial: stats(&samples.serial)?,
         threads,
         processes,
         ratio: threads.median / processes.median,

@@ -1,13 +1,13 @@
 //! Printing the results: a fixed-width table for people and JSON for machines (the SVG plot is
 //! in `plot.rs`).
 
+use harness::{Machine, Stats};
 use serde::Serialize;
 
 use crate::crash::CrashReport;
 use crate::fork_cost::Point;
 use crate::load::{BUSY_SHARE, Load};
-use crate::machine::Machine;
-use crate::measure::{MARGIN, STARTUP_SHARE, Stats, Verdict};
+use crate::measure::{MARGIN, STARTUP_SHARE, Verdict};
 use crate::python::PythonResult;
 
 /// One scenario's outcome.
@@ -53,6 +53,8 @@ pub struct Report {
     pub startup: Option<Startup>,
     pub scenarios: Vec<ScenarioResult>,
     pub fork_cost: Vec<Point>,
+    /// The heap sizes the machine could not hold, when some were skipped.
+    pub fork_cost_skipped: Option<String>,
     pub crash: Option<CrashReport>,
     pub python: Option<PythonResult>,
     /// Why `python` is missing, when it was asked for.
@@ -205,6 +207,9 @@ pub fn table(report: &Report) -> String {
             );
         }
         out += "    why: fork copies the page tables of every touched page; a thread copies nothing\n";
+        if let Some(skipped) = &report.fork_cost_skipped {
+            out += &format!("    note: {skipped}\n");
+        }
     }
     if let Some(c) = &report.crash {
         out += "\nA crashing worker (one panics, one aborts, one is healthy):\n";

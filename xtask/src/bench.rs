@@ -1,7 +1,10 @@
 //! `cargo xtask bench`: builds the `bench` package in release mode and runs it.
 //!
 //! The measurements live in their own package (`bench/`) so that they run optimised, while this
-//! xtask stays a quick debug build. Arguments are passed through (`--json`, `--quick`, `--reps N`).
+//! xtask stays a quick debug build. Arguments are passed through: `--json`, `--quick`, `--reps N`,
+//! `--metric NAME`, `--curves` (or `--curve NAME`) and `--plot DIR` for how costs grow,
+//! `--instructions` for instruction counts under valgrind (`cargo xtask bench --help` lists
+//! them all).
 
 use std::process::Command;
 

@@ -4,13 +4,15 @@
 //! each thread an arena of its own (up to 8 per core), so threads allocate as independently as
 //! processes do: a tie.
 
+use harness::{Error, Result};
+
 use super::{Size, on_processes, on_threads};
 
 fn rounds(size: &Size) -> u64 {
     size.pick(4_000_000, 1_000_000)
 }
 
-fn work(rounds: u64) -> Result<(), String> {
+fn work(rounds: u64) -> Result<()> {
     let mut live: Vec<Vec<u8>> = Vec::with_capacity(64);
     let mut total = 0usize;
     for i in 0..rounds {
@@ -24,17 +26,17 @@ fn work(rounds: u64) -> Result<(), String> {
     }
     std::hint::black_box(&live);
     if total == 0 {
-        return Err("nothing was allocated".into());
+        return Err(Error::Wrong("nothing was allocated".into()));
     }
     Ok(())
 }
 
-pub fn threads(size: &Size) -> Result<(), String> {
+pub fn threads(size: &Size) -> Result<()> {
     let rounds = rounds(size);
     on_threads(size.workers, |_| work(rounds))
 }
 
-pub fn processes(size: &Size) -> Result<(), String> {
+pub fn processes(size: &Size) -> Result<()> {
     let rounds = rounds(size);
     on_processes(size.workers, move |_| work(rounds))
 }

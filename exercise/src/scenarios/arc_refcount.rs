@@ -7,13 +7,15 @@
 
 use std::sync::Arc;
 
+use harness::{Error, Result};
+
 use super::{Size, on_processes, on_threads, spin};
 
 fn units(size: &Size) -> u64 {
     size.pick(15_000_000, 5_000_000)
 }
 
-fn work(shared: &Arc<Vec<u64>>, units: u64) -> Result<(), String> {
+fn work(shared: &Arc<Vec<u64>>, units: u64) -> Result<()> {
     let mut sum = 0u64;
     for i in 0..units {
         let handle = Arc::clone(shared);
@@ -22,18 +24,18 @@ fn work(shared: &Arc<Vec<u64>>, units: u64) -> Result<(), String> {
     }
     spin(1, sum);
     if sum != units {
-        return Err(format!("summed {sum} ones, expected {units}"));
+        return Err(Error::Wrong(format!("summed {sum} ones, expected {units}")));
     }
     Ok(())
 }
 
-pub fn threads(size: &Size) -> Result<(), String> {
+pub fn threads(size: &Size) -> Result<()> {
     let shared = Arc::new(vec![1u64; 16]);
     let units = units(size);
     on_threads(size.workers, |_| work(&shared, units))
 }
 
-pub fn processes(size: &Size) -> Result<(), String> {
+pub fn processes(size: &Size) -> Result<()> {
     let shared = Arc::new(vec![1u64; 16]);
     let units = units(size);
     on_processes(size.workers, move |_| work(&shared, units))

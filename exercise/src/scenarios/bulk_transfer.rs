@@ -7,10 +7,12 @@
 
 use std::sync::mpsc;
 
+use harness::processes::run_all;
+use harness::{Error, Result};
 use multiprocessing::{Process, Queue};
 use serde_bytes::ByteBuf;
 
-use super::Size;
+use super::{Size, thread_failed};
 
 const CHUNK: usize = 1 << 20;
 
@@ -23,49 +25,41 @@ fn make_chunk(i: u64) -> Vec<u8> {
     vec![i as u8; CHUNK]
 }
 
-fn check_chunk(i: u64, chunk: &[u8]) -> Result<(), String> {
+fn check_chunk(i: u64, chunk: &[u8]) -> Result<()> {
     let fill = i as u8;
     if chunk.len() != CHUNK || chunk.first() != Some(&fill) || chunk.last() != Some(&fill) {
-        return Err(format!("chunk {i} arrived damaged ({} bytes)", chunk.len()));
+        return Err(Error::Wrong(format!("chunk {i} arrived damaged ({} bytes)", chunk.len())));
     }
     Ok(())
 }
 
-pub fn threads(size: &Size) -> Result<(), String> {
+pub fn threads(size: &Size) -> Result<()> {
     let n = chunks(size);
     // A small bound, like a pipe's buffer: the producer cannot run far ahead.
     let (sender, receiver) = mpsc::sync_channel::<Vec<u8>>(4);
     std::thread::scope(|s| {
-        let producer =
-            s.spawn(move || (0..n).try_for_each(|i| sender.send(make_chunk(i))).map_err(|e| e.to_string()));
+        // A send or receive fails only when the other thread is gone: its own error says why.
+        let producer = s.spawn(move || (0..n).try_for_each(|i| sender.send(make_chunk(i))).is_ok());
         let consumer = s.spawn(move || {
-            (0..n).try_for_each(|i| check_chunk(i, &receiver.recv().map_err(|e| e.to_string())?))
+            (0..n).try_for_each(|i| {
+                check_chunk(i, &receiver.recv().map_err(|_| thread_failed("the producer"))?)
+            })
         });
-        producer.join().map_err(|_| "the producer panicked")??;
-        consumer.join().map_err(|_| "the consumer panicked")?
+        let consumed = consumer.join().map_err(|_| thread_failed("the consumer"))?;
+        let produced = producer.join().map_err(|_| thread_failed("the producer"))?;
+        consumed?;
+        if produced { Ok(()) } else { Err(thread_failed("the consumer")) }
     })
 }
 
-pub fn processes(size: &Size) -> Result<(), String> {
+pub fn processes(size: &Size) -> Result<()> {
     let n = chunks(size);
     // `ByteBuf` makes serde send the bytes as one block rather than as a sequence of numbers.
-    let queue: Queue<ByteBuf> = Queue::new().map_err(|e| e.to_string())?;
+    let queue: Queue<ByteBuf> = Queue::new()?;
     let q = queue.clone();
-    let mut producer = Process::new(move || {
-        (0..n).try_for_each(|i| q.put(ByteBuf::from(make_chunk(i)))).map_err(|e| e.to_string())
-    });
+    let producer = Process::new(move || (0..n).try_for_each(|i| q.put(ByteBuf::from(make_chunk(i)))));
     let q = queue.clone();
-    let mut consumer =
-        Process::new(move || (0..n).try_for_each(|i| check_chunk(i, &q.get().map_err(|e| e.to_string())?)));
+    let consumer = Process::new(move || (0..n).try_for_each(|i| check_chunk(i, &q.get()?)));
     drop(queue);
-    for p in [&mut producer, &mut consumer] {
-        p.start().map_err(|e| e.to_string())?;
-    }
-    for p in [&mut producer, &mut consumer] {
-        let code = p.join().map_err(|e| e.to_string())?;
-        if code != 0 {
-            return Err(format!("{} exited with {code}", p.name()));
-        }
-    }
-    Ok(())
+    run_all(&mut [producer, consumer])
 }

@@ -8,6 +8,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use harness::{Error, Result};
+
 use super::{Size, on_processes, on_threads};
 
 /// Eight counters in one cache line.
@@ -25,14 +27,14 @@ fn increments(size: &Size) -> u64 {
     size.pick(40_000_000, 8_000_000)
 }
 
-fn bump(counter: &AtomicU64, times: u64) -> Result<(), String> {
+fn bump(counter: &AtomicU64, times: u64) -> Result<()> {
     let before = counter.load(Ordering::Relaxed);
     for _ in 0..times {
         counter.fetch_add(1, Ordering::Relaxed);
     }
     let after = counter.load(Ordering::Relaxed);
     if after - before != times {
-        return Err(format!("counter moved by {} instead of {times}", after - before));
+        return Err(Error::Wrong(format!("counter moved by {} instead of {times}", after - before)));
     }
     Ok(())
 }
@@ -45,22 +47,22 @@ fn padded(i: usize) -> &'static AtomicU64 {
     &PADDED[i % 8].0
 }
 
-pub fn threads(size: &Size) -> Result<(), String> {
+pub fn threads(size: &Size) -> Result<()> {
     let n = increments(size);
     on_threads(size.workers, |i| bump(packed(i), n))
 }
 
-pub fn processes(size: &Size) -> Result<(), String> {
+pub fn processes(size: &Size) -> Result<()> {
     let n = increments(size);
     on_processes(size.workers, move |i| bump(packed(i), n))
 }
 
-pub fn padded_threads(size: &Size) -> Result<(), String> {
+pub fn padded_threads(size: &Size) -> Result<()> {
     let n = increments(size);
     on_threads(size.workers, |i| bump(padded(i), n))
 }
 
-pub fn padded_processes(size: &Size) -> Result<(), String> {
+pub fn padded_processes(size: &Size) -> Result<()> {
     let n = increments(size);
     on_processes(size.workers, move |i| bump(padded(i), n))
 }

@@ -7,6 +7,8 @@
 
 use std::sync::Mutex;
 
+use harness::{Error, Result};
+
 use super::{Size, on_processes, on_threads, spin};
 
 static GLOBAL: Mutex<()> = Mutex::new(());
@@ -18,24 +20,24 @@ fn units(size: &Size) -> u64 {
     size.pick(20_000, 2_000)
 }
 
-fn work(units: u64, seed: u64) -> Result<(), String> {
+fn work(units: u64, seed: u64) -> Result<()> {
     for i in 0..units {
-        let _held = GLOBAL.lock().map_err(|_| "the lock is poisoned")?;
+        let _held = GLOBAL.lock().map_err(|_| Error::Wrong("the lock is poisoned".into()))?;
         spin(UNIT, seed ^ i);
     }
     Ok(())
 }
 
-pub fn serial(size: &Size) -> Result<(), String> {
+pub fn serial(size: &Size) -> Result<()> {
     work(units(size) * size.workers as u64, 1)
 }
 
-pub fn threads(size: &Size) -> Result<(), String> {
+pub fn threads(size: &Size) -> Result<()> {
     let units = units(size);
     on_threads(size.workers, |i| work(units, i as u64))
 }
 
-pub fn processes(size: &Size) -> Result<(), String> {
+pub fn processes(size: &Size) -> Result<()> {
     let units = units(size);
     on_processes(size.workers, move |i| work(units, i as u64))
 }

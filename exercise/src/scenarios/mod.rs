@@ -12,6 +12,8 @@ pub mod global_lock;
 pub mod independent_cpu;
 pub mod spawn_many;
 
+use harness::processes::run_all;
+use harness::{Error, Mode, Result};
 use multiprocessing::Process;
 
 use crate::measure::Verdict;
@@ -21,8 +23,9 @@ use crate::measure::Verdict;
 pub struct Size {
     /// How many threads, or processes, run at once.
     pub workers: usize,
-    /// Smaller sizes for CI: the whole run in seconds, under a minute even in a debug build.
-    pub quick: bool,
+    /// Full sizes, or smaller ones for CI: the whole run in seconds, under a minute even in a
+    /// debug build.
+    pub mode: Mode,
 }
 
 impl Size {
@@ -36,12 +39,12 @@ impl Size {
     /// scenario where the measured start cost exceeds [`crate::measure::STARTUP_SHARE`].
     /// (Starting workers *is* the work in spawn-many; there it is the point, not a distortion.)
     pub fn pick(&self, full: u64, quick: u64) -> u64 {
-        if self.quick { quick } else { full }
+        self.mode.pick(full, quick)
     }
 }
 
 /// One way to do a scenario's work.
-pub type Run = fn(&Size) -> Result<(), String>;
+pub type Run = fn(&Size) -> Result<()>;
 
 /// A situation where threads and processes may differ.
 pub struct Scenario {
@@ -159,12 +162,17 @@ pub fn all() -> Vec<Scenario> {
     ]
 }
 
+/// A worker thread that panicked, or ended before its partner was done.
+pub fn thread_failed(which: &str) -> Error {
+    Error::Wrong(format!("{which} thread panicked or ended early"))
+}
+
 /// Runs `work(i)` for i in 0..workers on scoped threads, all at once.
-pub fn on_threads(workers: usize, work: impl Fn(usize) -> Result<(), String> + Sync) -> Result<(), String> {
+pub fn on_threads(workers: usize, work: impl Fn(usize) -> Result<()> + Sync) -> Result<()> {
     std::thread::scope(|s| {
         let work = &work;
         let handles: Vec<_> = (0..workers).map(|i| s.spawn(move || work(i))).collect();
-        handles.into_iter().try_for_each(|h| h.join().map_err(|_| "a thread panicked".to_string())?)
+        handles.into_iter().try_for_each(|h| h.join().map_err(|_| thread_failed("a worker"))?)
     })
 }
 
@@ -172,30 +180,18 @@ pub fn on_threads(workers: usize, work: impl Fn(usize) -> Result<(), String> + S
 ///
 /// Called only while the program is single-threaded (thread variants join all their threads
 /// before returning), so every fork is of a one-thread process.
-pub fn on_processes(
-    workers: usize,
-    work: impl Fn(usize) -> Result<(), String> + Clone + 'static,
-) -> Result<(), String> {
+pub fn on_processes(workers: usize, work: impl Fn(usize) -> Result<()> + Clone + 'static) -> Result<()> {
     let mut processes: Vec<Process> = (0..workers)
         .map(|i| {
             let work = work.clone();
             Process::new(move || work(i))
         })
         .collect();
-    for p in &mut processes {
-        p.start().map_err(|e| e.to_string())?;
-    }
-    for p in &mut processes {
-        let code = p.join().map_err(|e| e.to_string())?;
-        if code != 0 {
-            return Err(format!("{} exited with code {code}", p.name()));
-        }
-    }
-    Ok(())
+    run_all(&mut processes)
 }
 
 /// The fixed cost of using threads at all: start and join `workers` threads that do nothing.
-pub fn empty_threads(workers: usize) -> Result<(), String> {
+pub fn empty_threads(workers: usize) -> Result<()> {
     on_threads(workers, |i| {
         std::hint::black_box(i);
         Ok(())
@@ -204,7 +200,7 @@ pub fn empty_threads(workers: usize) -> Result<(), String> {
 
 /// The fixed cost of using processes at all: start and join `workers` processes that do
 /// nothing (fork, exit, wait), in this program as it is when the scenarios run.
-pub fn empty_processes(workers: usize) -> Result<(), String> {
+pub fn empty_processes(workers: usize) -> Result<()> {
     on_processes(workers, |i| {
         std::hint::black_box(i);
         Ok(())

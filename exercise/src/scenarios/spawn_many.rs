@@ -6,6 +6,8 @@
 //! `waitpid`, plus this crate's exit steps; and its first writes fault pages in. The work itself
 //! is nothing, so creation is all that is measured.
 
+use harness::Result;
+
 use super::{Size, on_processes, on_threads};
 
 fn total(size: &Size) -> u64 {
@@ -13,7 +15,7 @@ fn total(size: &Size) -> u64 {
 }
 
 /// Runs `wave(n)` for waves of at most `size.workers` until `total` workers have run.
-fn in_waves(size: &Size, wave: impl Fn(usize) -> Result<(), String>) -> Result<(), String> {
+fn in_waves(size: &Size, wave: impl Fn(usize) -> Result<()>) -> Result<()> {
     let mut left = total(size);
     while left > 0 {
         let n = left.min(size.workers as u64);
@@ -23,15 +25,15 @@ fn in_waves(size: &Size, wave: impl Fn(usize) -> Result<(), String>) -> Result<(
     Ok(())
 }
 
-fn nothing(i: usize) -> Result<(), String> {
+fn nothing(i: usize) -> Result<()> {
     std::hint::black_box(i);
     Ok(())
 }
 
-pub fn threads(size: &Size) -> Result<(), String> {
+pub fn threads(size: &Size) -> Result<()> {
     in_waves(size, |n| on_threads(n, nothing))
 }
 
-pub fn processes(size: &Size) -> Result<(), String> {
+pub fn processes(size: &Size) -> Result<()> {
     in_waves(size, |n| on_processes(n, nothing))
 }

@@ -7,6 +7,6 @@ fn main() {
         .ok()
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .unwrap_or_else(|| "rustc (unknown version)".into());
-    println!("cargo:rustc-env=EXERCISE_RUSTC_VERSION={}", version.trim());
+    println!("cargo:rustc-env=HARNESS_RUSTC_VERSION={}", version.trim());
     println!("cargo:rerun-if-changed=build.rs");
 }
