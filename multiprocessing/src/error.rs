@@ -203,10 +203,9 @@ impl fmt::Display for Error {
                 "send on a Pipe whose other end is closed in every process: nobody can read it \
                  (Python: BrokenPipeError)"
             ),
-            Error::IndexOutOfRange { index, len } => write!(
-                f,
-                "index {index} is out of range for an Array of {len} elements (Python: IndexError)"
-            ),
+            Error::IndexOutOfRange { index, len } => {
+                write!(f, "index {index} is out of range for an Array of {len} elements (Python: IndexError)")
+            }
             Error::WouldDeadlock => write!(
                 f,
                 "acquire of a Lock this thread already holds: it would wait for itself forever \
@@ -217,10 +216,9 @@ impl fmt::Display for Error {
                 "release of a lock this process does not hold (Python: AssertionError, attempt to \
                  release recursive lock not owned by thread)"
             ),
-            Error::TooManyWaiters { limit } => write!(
-                f,
-                "wait on a Condition that already has {limit} waiters, the most it can hold"
-            ),
+            Error::TooManyWaiters { limit } => {
+                write!(f, "wait on a Condition that already has {limit} waiters, the most it can hold")
+            }
             Error::SemaphoreReleasedTooManyTimes => write!(
                 f,
                 "semaphore or lock released too many times: a BoundedSemaphore cannot go above its \
@@ -244,10 +242,9 @@ impl fmt::Display for Error {
             Error::NoAttribute { name } => {
                 write!(f, "'Namespace' object has no attribute '{name}' (Python: AttributeError)")
             }
-            Error::ListIndexOutOfRange { index, len } => write!(
-                f,
-                "list index {index} out of range for a list of {len} items (Python: IndexError)"
-            ),
+            Error::ListIndexOutOfRange { index, len } => {
+                write!(f, "list index {index} out of range for a list of {len} items (Python: IndexError)")
+            }
             Error::NotInList => write!(f, "list.remove(x): x not in list (Python: ValueError)"),
             Error::ManagerRefused(why) => write!(f, "the Manager's server refused a request: {why}"),
             Error::WorkerDied { worker, pid, exitcode } => {
@@ -330,12 +327,15 @@ mod tests {
             assert!(debug.contains(' ') && !debug.contains(" { ") && !debug.starts_with("Io("), "{debug}");
         }
         // Where Python has a name for the failure, the sentence gives it.
-        for (error, python) in
-            [(Error::Empty, "queue.Empty"), (Error::Full, "queue.Full"), (Error::Closed, "ValueError"),
-             (Error::EndOfFile, "EOFError"), (Error::BrokenPipe, "BrokenPipeError"),
-             (Error::IndexOutOfRange { index: 3, len: 2 }, "IndexError"),
-             (Error::NotLockOwner, "AssertionError")]
-        {
+        for (error, python) in [
+            (Error::Empty, "queue.Empty"),
+            (Error::Full, "queue.Full"),
+            (Error::Closed, "ValueError"),
+            (Error::EndOfFile, "EOFError"),
+            (Error::BrokenPipe, "BrokenPipeError"),
+            (Error::IndexOutOfRange { index: 3, len: 2 }, "IndexError"),
+            (Error::NotLockOwner, "AssertionError"),
+        ] {
             assert!(error.to_string().contains(python), "{error}");
         }
     }

@@ -227,12 +227,12 @@ pub use condition::{Condition, ConditionGuard};
 pub use error::{Error, Result};
 #[cfg(target_os = "linux")]
 pub use event::Event;
+#[cfg(target_os = "linux")]
+pub use lock::{ConditionLock, Lock, LockGuard, RLock, RLockGuard};
 /// The levels of [`log_to_stderr`] and [`Logger::set_level`], from the `log` crate, so that a
 /// program needs no `log` dependency of its own to choose one.
 #[cfg(target_os = "linux")]
 pub use log::LevelFilter;
-#[cfg(target_os = "linux")]
-pub use lock::{ConditionLock, Lock, LockGuard, RLock, RLockGuard};
 #[cfg(target_os = "linux")]
 pub use logging::{Logger, get_logger, log_to_stderr};
 #[cfg(target_os = "linux")]
@@ -334,8 +334,8 @@ pub struct PythonTable;
 #[cfg(target_os = "linux")]
 pub mod prelude {
     pub use crate::{
-        Array, Barrier, BoundedSemaphore, Condition, Connection, Error, Event, JoinableQueue,
-        LevelFilter, Lock, Manager, Pool, Process, Queue, RLock, Run, Semaphore, Value, active_children,
-        cpu_count, current_process, get_logger, log_to_stderr, pipe,
+        Array, Barrier, BoundedSemaphore, Condition, Connection, Error, Event, JoinableQueue, LevelFilter,
+        Lock, Manager, Pool, Process, Queue, RLock, Run, Semaphore, Value, active_children, cpu_count,
+        current_process, get_logger, log_to_stderr, pipe,
     };
 }
