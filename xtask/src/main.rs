@@ -9,8 +9,9 @@
 //!   are resolved by `manifest.rs`, read and written by `toml.rs`).
 //! - `cargo xtask new NAME`: a program crate of one's own in the workspace, with a transcript
 //!   that `verify` checks (`new.rs`, templates in `templates/new/`).
-//! - `cargo xtask bench [--json] [--quick] [--reps N]`: the crate against the OS's limits and
-//!   against CPython (see `bench/`).
+//! - `cargo xtask bench [--json] [--quick] [--reps N] [--curves] [--plot DIR] [--instructions]`:
+//!   the crate against the OS's limits and against CPython, as points, curves or instruction
+//!   counts (see `bench/`).
 
 mod bench;
 mod export;
@@ -66,7 +67,7 @@ fn print_help() {
                                     multiprocessing library in DIR/multiprocessing, Cargo.lock
   new NAME                          make a program crate NAME/ in the workspace: a Queue, a
                                     Process, start, get, join, and a transcript for verify
-  bench [--json] [--quick] [--reps N]
+  bench [--json] [--quick] [--reps N] [--curves] [--plot DIR] [--instructions]
                                     the crate against the OS's limits and CPython"
     );
 }
