@@ -97,7 +97,9 @@ impl Channel {
                 Locked::TimedOut => continue,
             };
             // A holder that died here held nothing that needs repair: the counts are atomics
-            // that it either changed or did not.
+            // that it either changed or did not. The readers' position is read before the count,
+            // so that a take after the count wakes the wait below.
+            let tail = self.ring.tail();
             if self.qsize() < self.maxsize {
                 return Ok(count_one());
             }
@@ -114,7 +116,7 @@ impl Channel {
                 Some(deadline) => (deadline - now).min(LIVENESS_TICK),
                 None => LIVENESS_TICK,
             };
-            self.ring.wait_for_room(wait);
+            self.ring.wait_for_room(tail, wait);
             swept = false;
         }
     }

@@ -187,9 +187,15 @@ impl Ring {
         });
     }
 
-    /// Sleeps until `tail` moves (a reader made room), at most `timeout`.
-    pub(crate) fn wait_for_room(&self, timeout: Duration) {
-        let seen = self.tail.load(Ordering::SeqCst);
+    /// The readers' position now, for a later [`wait_for_room`](Ring::wait_for_room).
+    pub(crate) fn tail(&self) -> u64 {
+        self.tail.load(Ordering::SeqCst)
+    }
+
+    /// Sleeps until `tail` moves from `seen` (a reader made room), at most `timeout`. `seen` is
+    /// the position the caller judged the room by, read *before* it found none: read here, it
+    /// would miss a reader's take between the two, and sleep a whole slice for nothing.
+    pub(crate) fn wait_for_room(&self, seen: u64, timeout: Duration) {
         wait_on(&self.tail, &self.tail_changes, &self.writers_waiting, timeout, |tail| tail == seen);
     }
 

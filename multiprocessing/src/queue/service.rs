@@ -415,11 +415,14 @@ fn run() {
                 service.thread_asleep = false;
             }
         };
+        // The readers' position before the attempt: if the batch stops for lack of room, a take
+        // since this moment is room, and the wait below must not sleep through it.
+        let tail_before = batch.channel.ring.tail();
         let (written, blocked) = write_batch(batch, &mut writers);
         let blocked_channel = blocked.then(|| Arc::clone(&written.channel));
         give_back(written);
         if let Some(channel) = blocked_channel {
-            wait_for_room_somewhere(channel);
+            wait_for_room_somewhere(channel, tail_before);
         }
     }
 }
@@ -522,14 +525,14 @@ fn give_back(batch: Batch) {
 
 /// Every queue with items waits for room: sleep until one of them has some (a reader took
 /// something), or a new item comes, at most a tick.
-fn wait_for_room_somewhere(channel: Arc<Channel>) {
+fn wait_for_room_somewhere(channel: Arc<Channel>, tail_before: u64) {
     let mut state = service();
     let others_can_move = state.outboxes.iter().any(|o| o.channel.id != channel.id && !o.idle());
     state.sleeping_on_room = Some(Arc::clone(&channel));
     drop(state);
     // Another queue may be able to move: come back to it soon.
     let tick = if others_can_move { Duration::from_millis(1) } else { LIVENESS_TICK };
-    channel.ring.wait_for_room(tick);
+    channel.ring.wait_for_room(tail_before, tick);
     service().sleeping_on_room = None;
 }
 
