@@ -192,6 +192,17 @@ def pool_map_cpu(n, rounds=MIX_ROUNDS // 100):
     return elapsed * 1e3 * (MIX_ROUNDS / rounds)  # ms per map of n full tasks
 
 
+def manager_set_get(n):
+    with multiprocessing.Manager() as mgr:
+        d = mgr.dict()
+        start = time.perf_counter()
+        for i in range(n):
+            d[i] = i * 3
+            assert d[i] == i * 3
+        elapsed = time.perf_counter() - start
+    return elapsed / n * 1e6  # us per set + get
+
+
 METRICS = {
     "start-join": start_join,
     "queue-small": queue_small,
@@ -202,6 +213,7 @@ METRICS = {
     "value-increment": value_increment,
     "pool-map-tiny": pool_map_tiny,
     "pool-map-cpu": pool_map_cpu,
+    "manager-set-get": manager_set_get,
 }
 
 if __name__ == "__main__":

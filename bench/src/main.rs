@@ -40,7 +40,7 @@ struct Args {
     no_python: bool,
     /// Measure only these metrics (repeatable): start-join, queue-small, queue-1mib,
     /// joinable-20k, event-ping-pong, lock-handoff, value-increment, pool-map-tiny,
-    /// pool-map-cpu.
+    /// pool-map-cpu, manager-set-get.
     #[arg(long = "metric", value_name = "NAME")]
     metrics: Vec<String>,
     /// Measure the curves (queue throughput against message size and against producers x
@@ -86,7 +86,7 @@ struct Metric {
     goal_vs_cpython: f64,
 }
 
-const METRICS: [Metric; 9] = [
+const METRICS: [Metric; 10] = [
     Metric {
         name: "start-join",
         unit: "us/process",
@@ -194,6 +194,18 @@ const METRICS: [Metric; 9] = [
         python_size: (100, 10),
         goal_vs_limit: Some(0.9),
         goal_vs_cpython: 1.0,
+    },
+    Metric {
+        name: "manager-set-get",
+        unit: "us/set+get",
+        higher_is_better: false,
+        ours: workloads::manager_set_get,
+        limit: Some(raw::socket_request_response),
+        limit_name: "two request/response round trips over a Unix socket pair to an echo process",
+        size: (20_000, 500),
+        python_size: (5_000, 200),
+        goal_vs_limit: Some(0.5),
+        goal_vs_cpython: 10.0,
     },
 ];
 

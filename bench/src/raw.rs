@@ -318,3 +318,34 @@ pub fn value_increment(n: u64) -> Result<f64> {
     }
     Ok(seconds / (2 * n) as f64 * 1e9)
 }
+
+/// Two request/response round trips over a Unix socket pair to a process that answers each
+/// 24-byte request with a 16-byte reply, `n` times: what a Manager's `set` + `get` costs at the
+/// least, with nothing stored. Microseconds per pair of round trips.
+pub fn socket_request_response(n: u64) -> Result<f64> {
+    let (mut client, mut server) = std::os::unix::net::UnixStream::pair()?;
+    // The echo process answers exactly 2n requests: it cannot wait for the end of the stream,
+    // because fork gave it a copy of the client's end too (see the crate's pipe module docs).
+    let mut echo = Process::new(move || -> std::io::Result<()> {
+        let mut request = [0u8; 24];
+        for _ in 0..2 * n {
+            server.read_exact(&mut request)?;
+            server.write_all(&request[..16])?;
+        }
+        Ok(())
+    });
+    echo.start()?;
+    let started = Instant::now();
+    let (mut request, mut reply) = ([0u8; 24], [0u8; 16]);
+    for i in 0..2 * n {
+        request[..8].copy_from_slice(&i.to_le_bytes());
+        client.write_all(&request)?;
+        client.read_exact(&mut reply)?;
+        if reply[..8] != i.to_le_bytes() {
+            return Err(Error::Wrong(format!("reply {i} is not for its request")));
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    join_ok(&mut echo)?;
+    Ok(seconds / n as f64 * 1e6)
+}

@@ -285,3 +285,18 @@ fn threads_map(f: fn(u64) -> u64, inputs: Vec<u64>) -> Vec<u64> {
         handles.into_iter().flat_map(|h| h.join().expect("a map thread panicked")).collect()
     })
 }
+
+/// A `Manager` dict's `set` then `get` of the same key from this (client) process, `n` times:
+/// microseconds per pair (two requests to the server process, each a socket round trip).
+pub fn manager_set_get(n: u64) -> Result<f64> {
+    let mgr = multiprocessing::Manager::new()?;
+    let d = mgr.dict::<u64, u64>()?;
+    let started = Instant::now();
+    for i in 0..n {
+        d.set(&i, &(i * 3))?;
+        if d.get(&i)? != Some(i * 3) {
+            return Err(Error::Wrong(format!("the dict gave another value for key {i}")));
+        }
+    }
+    Ok(started.elapsed().as_secs_f64() / n as f64 * 1e6)
+}
