@@ -527,8 +527,9 @@ fn exitcode_name(code: i32) -> String {
 }
 
 /// Python's `repr` of a string: in single quotes (double quotes when it holds a `'` and no
-/// `"`), with backslashes, that quote and unprintable characters escaped: `'worker 1'`.
-fn python_repr(text: &str) -> String {
+/// `"`), with backslashes, that quote and unprintable characters escaped: `'worker 1'`. Also
+/// what a Manager's proxies print for a string (`manager/repr.rs`).
+pub(crate) fn python_repr(text: &str) -> String {
     let quote = if text.contains('\'') && !text.contains('"') { '"' } else { '\'' };
     let mut out = String::with_capacity(text.len() + 2);
     out.push(quote);

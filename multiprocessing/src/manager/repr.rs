@@ -24,6 +24,8 @@ use std::fmt::{self, Write};
 use serde::Serialize;
 use serde::ser::{self, SerializeMap, SerializeSeq, SerializeStruct, SerializeTuple};
 
+use crate::process::python_repr;
+
 /// Writes Python's `repr` of `value` into `out`.
 pub(super) fn write_repr<T: Serialize + ?Sized>(value: &T, out: &mut String) -> Result<(), ReprError> {
     value.serialize(Repr { out })
@@ -144,12 +146,12 @@ impl<'a> ser::Serializer for Repr<'a> {
     }
 
     fn serialize_char(self, v: char) -> Result<(), ReprError> {
-        python_str(v.encode_utf8(&mut [0; 4]), self.out);
+        self.out.push_str(&python_repr(v.encode_utf8(&mut [0; 4])));
         Ok(())
     }
 
     fn serialize_str(self, v: &str) -> Result<(), ReprError> {
-        python_str(v, self.out);
+        self.out.push_str(&python_repr(v));
         Ok(())
     }
 
@@ -370,46 +372,6 @@ fn python_float(
         let sign = if exponent < 0 { '-' } else { '+' };
         let _ = write!(out, "{mantissa}e{sign}{:02}", exponent.unsigned_abs());
     }
-}
-
-/// Python's `repr` of a `str`: in single quotes, or double quotes when the text holds a `'` and
-/// no `"`; backslashes, that quote and characters that are not printable escaped.
-fn python_str(text: &str, out: &mut String) {
-    let quote = if text.contains('\'') && !text.contains('"') { '"' } else { '\'' };
-    out.push(quote);
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if !printable(c) => {
-                let code = c as u32;
-                let _ = match code {
-                    0..=0xff => write!(out, "\\x{code:02x}"),
-                    0x100..=0xffff => write!(out, "\\u{code:04x}"),
-                    _ => write!(out, "\\U{code:08x}"),
-                };
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-}
-
-/// Python's `str.isprintable` for one character, near enough: control characters, the
-/// separators other than the space, and the common invisible format characters are not.
-fn printable(c: char) -> bool {
-    !(c.is_control()
-        || matches!(
-            c,
-            '\u{a0}' | '\u{ad}' | '\u{1680}' | '\u{2000}'..='\u{200f}' | '\u{2028}'..='\u{202f}'
-                | '\u{205f}'..='\u{2064}' | '\u{3000}' | '\u{feff}'
-        ))
 }
 
 /// Python's `repr` of `bytes`: `b'...'`, printable ASCII as it is, the rest as `\xNN`.
