@@ -228,12 +228,12 @@ impl Barrier {
             return Err(Error::InvalidState("a Barrier needs between 1 and 256 parties"));
         }
         crate::lifecycle::install();
-        let shm = SharedMemory::<BarrierShm>::new()?;
+        let shm = SharedMemory::<BarrierShm>::new().map_err(Error::os("mmap (a Barrier's shared memory)"))?;
         // SAFETY: the mapping was just made and no other process or thread can see it yet.
-        unsafe { shm.mutex.init() }?;
+        unsafe { shm.mutex.init() }.map_err(Error::os("pthread_mutex_init (a Barrier's lock)"))?;
         for slot in &shm.inside[..parties] {
             // SAFETY: as above.
-            unsafe { slot.alive.init() }?;
+            unsafe { slot.alive.init() }.map_err(Error::os("pthread_mutex_init (a Barrier's lock)"))?;
         }
         Ok(Barrier { shm: Arc::new(shm), parties, action, timeout: None })
     }
@@ -362,14 +362,16 @@ impl Barrier {
     /// Takes the mutex. After a process died holding it, looks for dead parties at once: the
     /// process that died may have been one, in the middle of `wait`.
     fn lock(&self) -> Result<RobustGuard<'_>> {
-        match self.shm.mutex.lock(None)? {
+        match self.shm.mutex.lock(None).map_err(Error::os("pthread_mutex_lock (a Barrier's lock)"))? {
             Locked::Acquired(locked) => {
                 if locked.owner_died {
                     self.remove_dead(None);
                 }
                 Ok(locked)
             }
-            Locked::TimedOut => Err(Error::Io(std::io::ErrorKind::TimedOut.into())),
+            Locked::TimedOut => {
+                Err(Error::os("pthread_mutex_lock (a Barrier's lock)")(std::io::ErrorKind::TimedOut))
+            }
         }
     }
 

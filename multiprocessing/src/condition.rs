@@ -209,7 +209,10 @@ impl Condition {
     ///
     /// [`Error::Io`] when the shared memory cannot be mapped.
     pub fn with_lock(lock: impl ConditionLock) -> Result<Condition> {
-        Ok(Condition { lock: lock.into_raw(), table: Arc::new(SharedMemory::new()?) })
+        Ok(Condition {
+            lock: lock.into_raw(),
+            table: Arc::new(SharedMemory::new().map_err(Error::os("mmap (a Condition's table of waiters)"))?),
+        })
     }
 
     /// Takes the condition's lock, waiting as long as it takes. Equivalent to Python's

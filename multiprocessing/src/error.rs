@@ -14,11 +14,20 @@ use std::io;
 /// ends with `Error: queue is empty and ...` rather than a Rust struct.
 #[non_exhaustive]
 pub enum Error {
-    /// A system call failed (fork, mmap, a pipe read or write...).
-    Io(io::Error),
-    /// A value could not be encoded with bincode; nothing was sent.
+    /// A system call failed. `call` names it and what it was for (`fork (start of a Process)`,
+    /// `mmap (a Queue's shared memory)`...); `source` is what the system said. `call` is empty
+    /// for the program's own I/O turned into this error by `?`.
+    Io {
+        /// The call that failed, and what for.
+        call: &'static str,
+        /// The system's error.
+        source: io::Error,
+    },
+    /// A value could not be encoded with bincode; nothing was sent. The text names the value's
+    /// type and what bincode said.
     Encode(String),
-    /// A message arrived whole but could not be decoded into the queue's type.
+    /// A message arrived whole but could not be decoded into the queue's type. The text names
+    /// the type and what bincode said.
     Decode(String),
     /// A message is larger than [`MAX_MESSAGE_SIZE`](crate::MAX_MESSAGE_SIZE); nothing was sent.
     MessageTooLarge {
@@ -32,19 +41,37 @@ pub enum Error {
     CorruptFrame(String),
     /// Every process that could put into this queue is gone and it is empty: a `get` would
     /// wait forever.
-    Disconnected,
-    /// Equivalent to Python's `queue.Empty`: nothing arrived in time.
-    Empty,
+    Disconnected {
+        /// The call that failed: `get on Queue<String>`.
+        call: QueueCall,
+    },
+    /// Equivalent to Python's `queue.Empty`: nothing arrived in time. Match it with
+    /// `Err(Error::Empty { .. })`.
+    Empty {
+        /// The call that failed: `get_timeout on Queue<String>`.
+        call: QueueCall,
+    },
     /// Equivalent to Python's `queue.Full`: a bounded queue had no room in time.
-    Full,
+    Full {
+        /// The call that failed: `put_nowait on Queue<u32>`.
+        call: QueueCall,
+    },
     /// Equivalent to Python's `ValueError: Queue ... is closed`: this process called `close()`.
-    Closed,
+    Closed {
+        /// The call that failed: `put on Queue<u32>`.
+        call: QueueCall,
+    },
     /// Equivalent to Python's `ValueError: task_done() called too many times`.
-    TaskDoneTooManyTimes,
+    TaskDoneTooManyTimes {
+        /// The call that failed: `task_done on JoinableQueue<u32>`.
+        call: QueueCall,
+    },
     /// `JoinableQueue::join`: tasks are unfinished, nothing is left in the queue, and no other
     /// process that holds it is alive to mark them done (usually a consumer that forgot
     /// `task_done`). CPython's `join` would wait forever.
     TasksNeverDone {
+        /// The call that failed: `join on JoinableQueue<u32>`.
+        call: QueueCall,
         /// How many tasks are unfinished.
         unfinished: u32,
     },
@@ -52,6 +79,8 @@ pub enum Error {
     /// exited) before it marked them done. They are written off (counted as done), so a later
     /// `join` waits only for the others; CPython's `join` would wait forever.
     TasksLost {
+        /// The call that failed: `join on JoinableQueue<u32>`.
+        call: QueueCall,
         /// The process that ended.
         pid: u32,
         /// How many tasks it held.
@@ -150,9 +179,81 @@ pub enum Error {
     /// [`AsyncResult::get_timeout`](crate::AsyncResult::get_timeout): the result was not ready
     /// in time; it may still come. Equivalent to Python's `multiprocessing.TimeoutError`.
     Timeout,
-    /// A method was called in a state where Python raises (`start` twice, `join` before
-    /// `start`, `join_thread` before `close`...). The text says which.
+    /// A method was called in a state where Python raises (`join_thread` before `close`, `map`
+    /// on a closed `Pool`...). The text says which.
     InvalidState(&'static str),
+    /// A [`Process`](crate::Process) method called in a state where Python raises (`start`
+    /// twice, `join` before `start`, `terminate` of a process never started...).
+    ProcessState {
+        /// The method: `start`, `join`, `terminate`...
+        method: &'static str,
+        /// The process's name: `Process-3`.
+        process: String,
+        /// What is wrong, and Python's exception when it has one.
+        why: &'static str,
+    },
+}
+
+/// The queue call an error comes from, as its message names it: `get on Queue<String>`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct QueueCall {
+    /// The method: `get`, `put_nowait`, `task_done`...
+    pub method: &'static str,
+    /// `Queue` or `JoinableQueue`.
+    pub queue: &'static str,
+    /// The item type, as [`std::any::type_name`] spells it (the message shortens
+    /// `alloc::string::String` to `String`).
+    pub item: &'static str,
+}
+
+impl QueueCall {
+    /// The call `method` on a queue (`joinable`: a `JoinableQueue`) of `T`s.
+    pub(crate) fn new<T>(method: &'static str, joinable: bool) -> QueueCall {
+        let queue = if joinable { "JoinableQueue" } else { "Queue" };
+        QueueCall { method, queue, item: std::any::type_name::<T>() }
+    }
+}
+
+impl fmt::Display for QueueCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} on {}<{}>", self.method, self.queue, short_type_name(self.item))
+    }
+}
+
+impl fmt::Debug for QueueCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// A type's name without its module paths, as a student writes it:
+/// `(u64, alloc::string::String)` becomes `(u64, String)`.
+pub(crate) fn short_type_name(full: &str) -> String {
+    let mut short = String::with_capacity(full.len());
+    let mut segment_start = 0;
+    for (at, c) in full.char_indices() {
+        if c.is_alphanumeric() || c == '_' {
+            continue;
+        }
+        if c == ':' {
+            // The path so far (`alloc::string::`) is dropped when `::` ends it.
+            segment_start = at + 1;
+            continue;
+        }
+        short.push_str(&full[segment_start..at]);
+        short.push(c);
+        segment_start = at + c.len_utf8();
+    }
+    short.push_str(&full[segment_start..]);
+    short
+}
+
+impl Error {
+    /// The error for the failed system call `call` (`"fork (start of a Process)"`): for
+    /// `.map_err(Error::os("mmap (a Queue's shared memory)"))`.
+    pub(crate) fn os<E: Into<io::Error>>(call: &'static str) -> impl FnOnce(E) -> Error {
+        move |source| Error::Io { call, source: source.into() }
+    }
 }
 
 /// `Result` with this crate's [`Error`].
@@ -161,36 +262,44 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Io(e) => write!(f, "system call failed: {e}"),
-            Error::Encode(e) => write!(f, "cannot encode message: {e}"),
-            Error::Decode(e) => write!(f, "cannot decode message: {e}"),
+            Error::Io { call: "", source } => write!(f, "I/O error: {source}"),
+            Error::Io { call, source } => write!(f, "system call {call} failed: {source}"),
+            Error::Encode(what) => write!(f, "cannot encode {what}"),
+            Error::Decode(what) => write!(f, "cannot decode {what}"),
             Error::MessageTooLarge { size, limit } => {
                 write!(f, "message of {size} bytes is over the limit of {limit} bytes")
             }
             Error::CorruptFrame(why) => write!(f, "corrupt message in queue: {why}"),
-            Error::Disconnected => {
-                write!(f, "queue is empty and every process that could put into it is gone")
+            Error::Disconnected { call } => {
+                write!(f, "{call}: the queue is empty and every process that could put into it is gone")
             }
-            Error::Empty => write!(f, "queue is empty: nothing arrived in time (Python: queue.Empty)"),
-            Error::Full => write!(f, "queue is full: no room came in time (Python: queue.Full)"),
-            Error::Closed => write!(f, "Queue is closed: this process called close() (Python: ValueError)"),
-            Error::TaskDoneTooManyTimes => {
-                write!(f, "task_done() called too many times: more than items were put (Python: ValueError)")
+            Error::Empty { call } => {
+                write!(f, "{call}: the queue is empty, nothing arrived in time (Python: queue.Empty)")
             }
-            Error::TasksNeverDone { unfinished } => {
+            Error::Full { call } => {
+                write!(f, "{call}: the queue is full, no room came in time (Python: queue.Full)")
+            }
+            Error::Closed { call } => {
+                write!(f, "{call}: the queue is closed, this process called close() (Python: ValueError)")
+            }
+            Error::TaskDoneTooManyTimes { call } => write!(
+                f,
+                "{call}: task_done() called too many times, more than items were put (Python: ValueError)"
+            ),
+            Error::TasksNeverDone { call, unfinished } => {
                 let s = if *unfinished == 1 { " was" } else { "s were" };
                 write!(
                     f,
-                    "{unfinished} task{s} put and never marked done, and every other process of the \
-                     queue has exited: did a consumer forget task_done()?"
+                    "{call}: {unfinished} task{s} put and never marked done, and every other \
+                     process of the queue has exited: did a consumer forget task_done()?"
                 )
             }
-            Error::TasksLost { pid, tasks } => {
+            Error::TasksLost { call, pid, tasks } => {
                 let s = if *tasks == 1 { "" } else { "s" };
                 write!(
                     f,
-                    "process {pid} ended holding {tasks} unfinished task{s} (it was killed, or it \
-                     forgot task_done()); they are written off"
+                    "{call}: process {pid} ended holding {tasks} unfinished task{s} (it was killed, \
+                     or it forgot task_done()); they are written off"
                 )
             }
             Error::EndOfFile => write!(
@@ -271,6 +380,7 @@ impl fmt::Display for Error {
                 write!(f, "the result was not ready in time (Python: multiprocessing.TimeoutError)")
             }
             Error::InvalidState(why) => f.write_str(why),
+            Error::ProcessState { method, process, why } => write!(f, "{method}() of {process}: {why}"),
         }
     }
 }
@@ -281,24 +391,21 @@ impl fmt::Debug for Error {
     }
 }
 
+/// For a program's own I/O with `?` in a function that returns [`Result`] (writing to a file in
+/// `main`, say). The crate itself names every call it makes (`Error::Io`'s `call`); here
+/// `call` is empty, and the message says `I/O error: ...`.
+impl From<io::Error> for Error {
+    fn from(source: io::Error) -> Self {
+        Error::Io { call: "", source }
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io(e) => Some(e),
+            Error::Io { source, .. } => Some(source),
             _ => None,
         }
-    }
-}
-
-impl From<io::Error> for Error {
-    fn from(e: io::Error) -> Self {
-        Error::Io(e)
-    }
-}
-
-impl From<nix::Error> for Error {
-    fn from(e: nix::Error) -> Self {
-        Error::Io(io::Error::from(e))
     }
 }
 
@@ -306,15 +413,23 @@ impl From<nix::Error> for Error {
 mod tests {
     use super::*;
 
+    fn get() -> QueueCall {
+        QueueCall::new::<String>("get", false)
+    }
+
     #[test]
     fn debug_is_the_sentence_so_main_returning_err_prints_words() {
+        let join = QueueCall::new::<(u64, String)>("join", true);
         let errors = [
-            Error::Disconnected,
+            Error::Disconnected { call: get() },
             Error::InvalidState("cannot start a process twice"),
-            Error::TasksLost { pid: 42, tasks: 2 },
-            Error::TasksNeverDone { unfinished: 2 },
-            Error::Empty,
-            Error::Io(io::Error::from_raw_os_error(libc::EAGAIN)),
+            Error::TasksLost { call: join, pid: 42, tasks: 2 },
+            Error::TasksNeverDone { call: join, unfinished: 2 },
+            Error::Empty { call: get() },
+            Error::Io {
+                call: "fork (start of a Process)",
+                source: io::Error::from_raw_os_error(libc::EAGAIN),
+            },
             Error::MessageTooLarge { size: 2, limit: 1 },
             Error::WouldDeadlock,
             Error::NotLockOwner,
@@ -328,9 +443,9 @@ mod tests {
         }
         // Where Python has a name for the failure, the sentence gives it.
         for (error, python) in [
-            (Error::Empty, "queue.Empty"),
-            (Error::Full, "queue.Full"),
-            (Error::Closed, "ValueError"),
+            (Error::Empty { call: get() }, "queue.Empty"),
+            (Error::Full { call: get() }, "queue.Full"),
+            (Error::Closed { call: get() }, "ValueError"),
             (Error::EndOfFile, "EOFError"),
             (Error::BrokenPipe, "BrokenPipeError"),
             (Error::IndexOutOfRange { index: 3, len: 2 }, "IndexError"),
@@ -338,6 +453,76 @@ mod tests {
         ] {
             assert!(error.to_string().contains(python), "{error}");
         }
+    }
+
+    #[test]
+    fn queue_errors_name_the_call_and_the_queue_with_its_item_type() {
+        let empty = Error::Empty { call: QueueCall::new::<String>("get_timeout", false) };
+        assert_eq!(
+            empty.to_string(),
+            "get_timeout on Queue<String>: the queue is empty, nothing arrived in time (Python: queue.Empty)"
+        );
+        let lost =
+            Error::TasksLost { call: QueueCall::new::<(u64, Vec<String>)>("join", true), pid: 7, tasks: 1 };
+        assert!(
+            lost.to_string().starts_with(
+                "join on JoinableQueue<(u64, Vec<String>)>: process 7 ended holding 1 unfinished task "
+            ),
+            "{lost}"
+        );
+        let never = Error::TasksNeverDone { call: QueueCall::new::<u32>("join", true), unfinished: 2 };
+        assert!(
+            never
+                .to_string()
+                .starts_with("join on JoinableQueue<u32>: 2 tasks were put and never marked done"),
+            "{never}"
+        );
+        let full = Error::Full {
+            call: QueueCall::new::<std::collections::HashMap<String, f64>>("put_nowait", false),
+        };
+        assert!(
+            full.to_string().starts_with("put_nowait on Queue<HashMap<String, f64>>: the queue is full"),
+            "{full}"
+        );
+    }
+
+    #[test]
+    fn type_names_lose_their_module_paths() {
+        assert_eq!(short_type_name("alloc::string::String"), "String");
+        assert_eq!(short_type_name("(u64, alloc::string::String, f64)"), "(u64, String, f64)");
+        assert_eq!(short_type_name("alloc::vec::Vec<my_crate::Job<u8>>"), "Vec<Job<u8>>");
+        assert_eq!(short_type_name("[u8; 4]"), "[u8; 4]");
+        assert_eq!(short_type_name("&str"), "&str");
+    }
+
+    #[test]
+    fn system_errors_name_the_call_and_io_from_the_program_says_io() {
+        let fork = Error::Io {
+            call: "fork (start of a Process)",
+            source: io::Error::from_raw_os_error(libc::EAGAIN),
+        };
+        assert!(fork.to_string().starts_with("system call fork (start of a Process) failed: "), "{fork}");
+        // The program's own I/O, through `?` in a function returning the crate's Result.
+        let own: Error = io::Error::from(io::ErrorKind::NotFound).into();
+        assert_eq!(own.to_string(), "I/O error: entity not found");
+        let named = Error::os::<nix::Error>("mmap (a Queue's shared memory)")(nix::Error::ENOMEM);
+        assert!(
+            named
+                .to_string()
+                .starts_with("system call mmap (a Queue's shared memory) failed: Cannot allocate memory"),
+            "{named}"
+        );
+    }
+
+    #[test]
+    fn process_state_errors_name_the_method_and_the_process() {
+        let error = Error::ProcessState {
+            method: "start",
+            process: "Process-3".into(),
+            why: "it was already started",
+        };
+        assert_eq!(error.to_string(), "start() of Process-3: it was already started");
+        assert_eq!(format!("{error:?}"), error.to_string());
     }
 
     #[test]

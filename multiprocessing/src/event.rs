@@ -171,7 +171,9 @@ impl Event {
     /// [`Error::Io`](crate::Error::Io) when the shared page cannot be mapped.
     pub fn new() -> Result<Event> {
         crate::lifecycle::install();
-        Ok(Event { shm: Arc::new(SharedMemory::new()?) })
+        Ok(Event {
+            shm: Arc::new(SharedMemory::new().map_err(crate::Error::os("mmap (an Event's shared page)"))?),
+        })
     }
 
     /// Whether the flag is set. Equivalent to Python's `Event.is_set()`.

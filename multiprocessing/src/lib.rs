@@ -224,7 +224,7 @@ pub use barrier::Barrier;
 #[cfg(target_os = "linux")]
 pub use condition::{Condition, ConditionGuard};
 #[cfg(target_os = "linux")]
-pub use error::{Error, Result};
+pub use error::{Error, QueueCall, Result};
 #[cfg(target_os = "linux")]
 pub use event::Event;
 #[cfg(target_os = "linux")]
@@ -285,7 +285,7 @@ pub struct ReadmePrograms;
 /// log_to_stderr(LevelFilter::Debug);
 /// get_logger().set_level(LevelFilter::Info);
 /// let q = Queue::<T>::new()?; q.put(obj)?; q.get()?;
-/// let _ = (q.get_timeout(t), q.get_nowait(), Error::Empty);
+/// let _ = (q.get_timeout(t), matches!(q.get_nowait(), Err(Error::Empty { .. })));
 /// q.close(); q.join_thread()?;
 /// let tasks = JoinableQueue::<Option<Task>>::new()?; tasks.put(None)?; tasks.task_done()?; tasks.join()?;
 /// let _ = JoinableQueue::<T>::new()?;

@@ -163,10 +163,10 @@ pub(crate) struct RawGuard<'a> {
 impl RawLock {
     fn new(recursive: bool) -> Result<RawLock> {
         crate::lifecycle::install();
-        let shm = SharedMemory::<LockShm>::new()?;
+        let shm = SharedMemory::<LockShm>::new().map_err(Error::os("mmap (a Lock's shared page)"))?;
         let kind = if recursive { MutexKind::Recursive } else { MutexKind::ErrorCheck };
         // SAFETY: the mapping was just made; no other thread or process can see it yet.
-        unsafe { shm.mutex.init_kind(kind) }?;
+        unsafe { shm.mutex.init_kind(kind) }.map_err(Error::os("pthread_mutex_init (a Lock)"))?;
         Ok(RawLock { shm: Arc::new(shm), recursive })
     }
 
@@ -192,7 +192,7 @@ impl RawLock {
                     }
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EDEADLK) => return Err(Error::WouldDeadlock),
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(Error::os("pthread_mutex_clocklock (acquire of a Lock)")(e)),
             }
         }
     }
@@ -213,7 +213,7 @@ impl RawLock {
             Ok(Locked::TimedOut) => Ok(Attempt::Busy),
             // An error-checking mutex refuses its own holder: waiting would never end.
             Err(e) if e.raw_os_error() == Some(libc::EDEADLK) => Ok(Attempt::HeldByThisThread),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(Error::os("pthread_mutex_trylock (acquire of a Lock)")(e)),
         }
     }
 

@@ -89,12 +89,14 @@ pub struct Connection<T> {
 pub fn pipe<T: Serialize + DeserializeOwned>(duplex: bool) -> Result<(Connection<T>, Connection<T>)> {
     if duplex {
         // SOCK_CLOEXEC (std sets it): a program this process `exec`s gets no copy of the ends.
-        let (a, b) = UnixStream::pair()?;
+        let (a, b) = UnixStream::pair().map_err(Error::os("socketpair (a duplex Pipe)"))?;
         let (a, b) = (OwnedFd::from(a), OwnedFd::from(b));
-        let (a2, b2) = (a.try_clone()?, b.try_clone()?);
+        let dup = |s: &OwnedFd| s.try_clone().map_err(Error::os("dup (a duplex Pipe)"));
+        let (a2, b2) = (dup(&a)?, dup(&b)?);
         Ok((Connection::new(Some(a), Some(a2)), Connection::new(Some(b), Some(b2))))
     } else {
-        let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let (read_end, write_end) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Error::os("pipe2 (a one-way Pipe)"))?;
         Ok((Connection::new(Some(read_end), None), Connection::new(None, Some(write_end))))
     }
 }
@@ -143,7 +145,7 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
         }
         match sent {
             Err(e) if e.kind() == ErrorKind::BrokenPipe => Err(Error::BrokenPipe),
-            other => Ok(other?),
+            other => other.map_err(Error::os("write (send on a Pipe)")),
         }
     }
 
@@ -196,7 +198,7 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
                 Ok(n) if n > 0 => return Ok(true),
                 Ok(_) if deadline.is_some_and(|d| Instant::now() >= d) => return Ok(false),
                 Ok(_) | Err(Errno::EINTR) => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(Error::os("poll (a Pipe)")(e)),
             }
         }
     }
@@ -250,7 +252,7 @@ fn read_fully(reader: &mut BufReader<File>, buf: &mut [u8]) -> Result<usize> {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(Error::os("read (recv on a Pipe)")(e)),
         }
     }
     Ok(filled)

@@ -287,18 +287,20 @@ impl Process {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidState`] when the process was already started or the caller is daemonic,
+    /// [`Error::ProcessState`] when the process was already started or the caller is daemonic,
     /// [`Error::Io`] when `fork` fails (out of processes or memory).
     pub fn start(&mut self) -> Result<()> {
         let Some(target) = self.target.take() else {
-            return Err(Error::InvalidState(
-                "start(): this process was already started; a process can be started once (Python: AssertionError)",
+            return Err(self.state_error(
+                "start",
+                "it was already started; a process can be started once (Python: AssertionError)",
             ));
         };
         if lock(&STATE).daemon {
             self.target = Some(target);
-            return Err(Error::InvalidState(
-                "start(): daemonic processes are not allowed to have children (Python: AssertionError)",
+            return Err(self.state_error(
+                "start",
+                "daemonic processes are not allowed to have children (Python: AssertionError)",
             ));
         }
         install_panic_hook();
@@ -313,7 +315,7 @@ impl Process {
         match unsafe { lifecycle::fork() } {
             Err(error) => {
                 self.target = Some(target);
-                Err(error.into())
+                Err(Error::os("fork (start of a Process)")(error))
             }
             Ok(Forked::Child) => {
                 let mut state = lock(&STATE);
@@ -347,12 +349,11 @@ impl Process {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidState`] when the process was never started, or when called in another
+    /// [`Error::ProcessState`] when the process was never started, or when called in another
     /// process than the one that made the handle (a copy that `fork` gave a child).
     pub fn join(&mut self) -> Result<i32> {
-        self.in_parent("join(): can only join a child process: this handle is a copy that fork made in another process (Python: AssertionError)")?;
-        let child =
-            self.started("join(): the process was not started; call start() first (Python: AssertionError)")?;
+        self.in_parent("join")?;
+        let child = self.started("join")?;
         let code = child.wait()?;
         forget_child(child);
         Ok(code)
@@ -362,10 +363,8 @@ impl Process {
     ///
     /// Equivalent to Python's `p.join(timeout)`.
     pub fn join_timeout(&mut self, timeout: Duration) -> Result<Option<i32>> {
-        self.in_parent("join_timeout(): can only join a child process: this handle is a copy that fork made in another process (Python: AssertionError)")?;
-        let child = self.started(
-            "join_timeout(): the process was not started; call start() first (Python: AssertionError)",
-        )?;
+        self.in_parent("join_timeout")?;
+        let child = self.started("join_timeout")?;
         // A timeout too large to add to now (Duration::MAX) means no deadline.
         let deadline = Instant::now().checked_add(timeout);
         // Polling with a growing sleep: waitpid has no timeout, and a pidfd is not worth its
@@ -392,7 +391,7 @@ impl Process {
     pub fn is_alive(&self) -> bool {
         // Only the parent can ask (CPython asserts it): elsewhere `waitpid` would fail and
         // record a made-up exit code.
-        if self.in_parent("").is_err() {
+        if self.in_parent("is_alive").is_err() {
             return false;
         }
         match &self.child {
@@ -406,35 +405,52 @@ impl Process {
     ///
     /// Equivalent to Python's `p.exitcode`.
     pub fn exitcode(&self) -> Option<i32> {
-        self.in_parent("").ok()?;
+        self.in_parent("exitcode").ok()?;
         self.child.as_ref()?.try_reap().ok().flatten()
     }
 
-    /// `Ok` in the process that made this handle; the error `what` in any other (a child that
-    /// fork gave a copy of the handle): only the parent can wait for a process.
-    fn in_parent(&self, what: &'static str) -> Result<()> {
-        if self.parent_pid == getpid().as_raw() as u32 { Ok(()) } else { Err(Error::InvalidState(what)) }
+    /// `Ok` in the process that made this handle; the error for `method` in any other (a child
+    /// that fork gave a copy of the handle): only the parent can wait for a process.
+    fn in_parent(&self, method: &'static str) -> Result<()> {
+        if self.parent_pid == getpid().as_raw() as u32 {
+            Ok(())
+        } else {
+            Err(self.state_error(
+                method,
+                "can only join a child process: this handle is a copy that fork made in another \
+                 process (Python: AssertionError)",
+            ))
+        }
     }
 
     /// Sends `SIGTERM`. Equivalent to Python's `p.terminate()`; the exit code becomes -15.
     pub fn terminate(&self) -> Result<()> {
-        self.started("terminate(): the process was not started; there is nothing to stop")?;
+        self.started("terminate")?;
         self.signal(Signal::SIGTERM)
     }
 
     /// Sends `SIGKILL`. Equivalent to Python's `p.kill()`; the exit code becomes -9.
     pub fn kill(&self) -> Result<()> {
-        self.started("kill(): the process was not started; there is nothing to stop")?;
+        self.started("kill")?;
         self.signal(Signal::SIGKILL)
     }
 
     fn signal(&self, signal: Signal) -> Result<()> {
-        self.started("the process was not started")?.signal(signal)
+        self.started(if signal == Signal::SIGKILL { "kill" } else { "terminate" })?.signal(signal)
     }
 
-    /// The child, or the error for `what` (the method's name) called before `start`.
-    fn started(&self, what: &'static str) -> Result<&Arc<Child>> {
-        self.child.as_ref().ok_or(Error::InvalidState(what))
+    /// The child, or the error for `method` called before `start`.
+    fn started(&self, method: &'static str) -> Result<&Arc<Child>> {
+        let why = match method {
+            "terminate" | "kill" => "the process was not started; there is nothing to stop",
+            _ => "the process was not started; call start() first (Python: AssertionError)",
+        };
+        self.child.as_ref().ok_or_else(|| self.state_error(method, why))
+    }
+
+    /// The error for `method` called in a state where it cannot run: it names this process.
+    fn state_error(&self, method: &'static str, why: &'static str) -> Error {
+        Error::ProcessState { method, process: self.name.clone(), why }
     }
 }
 
@@ -466,7 +482,7 @@ impl Child {
                 Ok(status) => *exitcode = exit_code(status),
                 // ECHILD: someone else reaped it (a `waitpid(-1)` in the program): unknown code.
                 Err(Errno::ECHILD) => *exitcode = Some(255),
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(Error::os("waitpid (a Process's exit code)")(e)),
             }
         }
         Ok(*exitcode)
@@ -482,7 +498,7 @@ impl Child {
             // other threads can still ask `is_alive`; then reap under the lock above.
             match waitid(Id::Pid(self.pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
                 Ok(_) | Err(Errno::EINTR) | Err(Errno::ECHILD) => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(Error::os("waitid (join of a Process)")(e)),
             }
         }
     }
@@ -493,7 +509,7 @@ impl Child {
         if exitcode.is_none() {
             match signal::kill(self.pid, signal) {
                 Ok(()) | Err(Errno::ESRCH) => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(Error::os("kill (a signal to a Process)")(e)),
             }
         }
         Ok(())

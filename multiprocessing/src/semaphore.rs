@@ -259,9 +259,10 @@ impl Core {
             ));
         }
         crate::lifecycle::install();
-        let shm = SharedMemory::<SemaphoreShm>::new()?;
+        let shm =
+            SharedMemory::<SemaphoreShm>::new().map_err(Error::os("mmap (a Semaphore's shared memory)"))?;
         // SAFETY: the mapping was just made and no other process or thread can see it yet.
-        unsafe { shm.mutex.init() }?;
+        unsafe { shm.mutex.init() }.map_err(Error::os("pthread_mutex_init (a Semaphore's lock)"))?;
         shm.released.store(value, Ordering::SeqCst);
         shm.value.store(value, Ordering::SeqCst);
         Ok(Core { shm: Arc::new(shm), max_value })
@@ -274,14 +275,16 @@ impl Core {
     /// are free: the deadline applies to the sleep for a unit, never to this. After a process
     /// died holding the mutex, the count is recomputed from the truth.
     fn lock_now(&self) -> Result<RobustGuard<'_>> {
-        match self.shm.mutex.lock(None)? {
+        match self.shm.mutex.lock(None).map_err(Error::os("pthread_mutex_lock (a Semaphore's lock)"))? {
             Locked::Acquired(locked) => {
                 if locked.owner_died {
                     self.recount();
                 }
                 Ok(locked)
             }
-            Locked::TimedOut => Err(Error::Io(std::io::ErrorKind::TimedOut.into())),
+            Locked::TimedOut => {
+                Err(Error::os("pthread_mutex_lock (a Semaphore's lock)")(std::io::ErrorKind::TimedOut))
+            }
         }
     }
 

@@ -105,7 +105,8 @@ impl<T: Plain> SharedCells<T> {
         // memory, aligned for every `T`. Nothing reads it before the loop below writes each cell.
         let ptr = unsafe {
             mmap_anonymous(None, length, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED)
-        }?;
+        }
+        .map_err(Error::os("mmap (a Value's or Array's shared memory)"))?;
         let cells = SharedCells::<T> { ptr: ptr.cast(), len };
         for i in 0..len {
             // SAFETY: `i < len`, inside the mapping; no other process exists yet that has it, so

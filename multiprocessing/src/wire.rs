@@ -23,7 +23,7 @@ use std::io::Read;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, short_type_name};
 
 /// The largest encoded message a queue accepts, in bytes (1 GiB). Larger ones are refused by
 /// `put` with [`Error::MessageTooLarge`]; a header that claims more is reported as corrupt.
@@ -83,7 +83,7 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(value: &T, buffer: &mut Vec<u8>
 fn encoded_size<T: Serialize + ?Sized>(value: &T) -> Result<usize> {
     let mut size = bincode::enc::write::SizeWriter::default();
     bincode::serde::encode_into_writer(value, &mut size, bincode::config::standard())
-        .map_err(|e| Error::Encode(e.to_string()))?;
+        .map_err(|e| encode_error::<T>(e))?;
     Ok(size.bytes_written)
 }
 
@@ -100,7 +100,7 @@ enum Failure {
 impl Failure {
     fn into_error<T: Serialize + ?Sized>(self, value: &T) -> Error {
         match self {
-            Failure::Encode(e) => Error::Encode(e.to_string()),
+            Failure::Encode(e) => encode_error::<T>(e),
             // Only for a value that encoded longer than it measured: measure it again.
             Failure::NoRoom | Failure::TooLarge => match encoded_size(value) {
                 Ok(size) => {
@@ -243,7 +243,7 @@ macro_rules! with_limit_for {
 /// Decodes a whole frame body into a value.
 pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     let (value, used) =
-        with_limit_for!(body.len(), slice_with_limit, body).map_err(|e| Error::Decode(e.to_string()))?;
+        with_limit_for!(body.len(), slice_with_limit, body).map_err(|e| decode_error::<T>(e))?;
     if used != body.len() {
         return Err(left_over(body.len() - used));
     }
@@ -260,7 +260,7 @@ fn slice_with_limit<T: DeserializeOwned, const LIMIT: usize>(
 /// messages: the bytes go from the queue's ring straight into the value). The caller checks that all
 /// `len` bytes were used (see [`left_over`]) and consumes the rest if not.
 pub(crate) fn decode_stream<T: DeserializeOwned, R: Read>(reader: &mut R, len: usize) -> Result<T> {
-    with_limit_for!(len, stream_with_limit, reader).map_err(|e| Error::Decode(e.to_string()))
+    with_limit_for!(len, stream_with_limit, reader).map_err(|e| decode_error::<T>(e))
 }
 
 fn stream_with_limit<T: DeserializeOwned, const LIMIT: usize>(
@@ -270,8 +270,18 @@ fn stream_with_limit<T: DeserializeOwned, const LIMIT: usize>(
 }
 
 /// The error for a body that decoded before its end.
+/// The error for a value of type `T` that bincode could not encode: it names the type.
+fn encode_error<T: ?Sized>(e: impl std::fmt::Display) -> Error {
+    Error::Encode(format!("a value of type {}: {e}", short_type_name(std::any::type_name::<T>())))
+}
+
+/// The error for a message that bincode could not decode as a `T`: it names the type.
+fn decode_error<T>(e: impl std::fmt::Display) -> Error {
+    Error::Decode(format!("a message as {}: {e}", short_type_name(std::any::type_name::<T>())))
+}
+
 pub(crate) fn left_over(bytes: usize) -> Error {
-    Error::Decode(format!("{bytes} bytes left over after the value: the message is not of this queue's type"))
+    Error::Decode(format!("a message: {bytes} bytes left over after the value, so it is not of this type"))
 }
 
 /// The frame codec for the fuzz target (`multiprocessing/fuzz`) and tests outside the crate: not

@@ -259,12 +259,12 @@ const CLASS_NAMES: [&str; 7] =
 
 fn class(e: &Error) -> u64 {
     match e {
-        Error::Empty => 0,
+        Error::Empty { .. } => 0,
         Error::CorruptFrame(_) => 1,
         Error::Decode(_) => 2,
         Error::TasksLost { .. } => 3,
-        Error::Disconnected => 4,
-        Error::Full => 5,
+        Error::Disconnected { .. } => 4,
+        Error::Full { .. } => 5,
         _ => 6,
     }
 }
@@ -641,7 +641,7 @@ fn consumer(q: &Queue<Msg>, w: &Writer, payload: Payload, mut work: Option<Rng>,
                     w.arrived(id, payload.is_right(id, &data));
                 }
                 Ok(Msg::Stop) => return,
-                Err(Error::Empty) => {}
+                Err(Error::Empty { .. }) => {}
                 Err(e) => {
                     w.record(ERROR, class(&e));
                     w.note(&format!("consumer {}: get: {e}", std::process::id()));
@@ -969,7 +969,7 @@ fn bounded_queue_survives_consumer_kills() {
                     put += 1;
                     last_room = Instant::now();
                 }
-                Err(Error::Full) => break,
+                Err(Error::Full { .. }) => break,
                 Err(e) => {
                     put_errors += 1;
                     run.problems.push(format!("put: {e}"));
@@ -1000,7 +1000,7 @@ fn bounded_queue_survives_consumer_kills() {
                     drained += 1;
                 }
                 Ok(Msg::Stop) => {}
-                Err(Error::Empty) => break,
+                Err(Error::Empty { .. }) => break,
                 Err(e) => {
                     w.record(ERROR, class(&e));
                     errors.push(class_name(&e));
@@ -1013,7 +1013,7 @@ fn bounded_queue_survives_consumer_kills() {
         for i in 0..u64::from(MAXSIZE) {
             match q.put_nowait(payload.item(PROBE_IDS + i)) {
                 Ok(()) => ok += 1,
-                Err(Error::Full) => full += 1,
+                Err(Error::Full { .. }) => full += 1,
                 Err(_) => other += 1,
             }
         }
@@ -1124,7 +1124,7 @@ fn joinable_consumer_dies_holding_a_task() {
                             w.note(&format!("worker: task_done: {e}"));
                         }
                     }
-                    Err(Error::Empty) => {}
+                    Err(Error::Empty { .. }) => {}
                     Err(e) => {
                         w.record(ERROR, class(&e));
                         w.note(&format!("worker: get: {e}"));
@@ -1153,7 +1153,7 @@ fn joinable_consumer_dies_holding_a_task() {
         let t = Instant::now();
         let result = match q.join() {
             Ok(()) => "Ok".to_string(),
-            Err(Error::TasksLost { pid, tasks }) => format!("TasksLost/pid={pid}/tasks={tasks}"),
+            Err(Error::TasksLost { call: _, pid, tasks }) => format!("TasksLost/pid={pid}/tasks={tasks}"),
             Err(e) => format!("Err({})", class_name(&e)),
         };
         Ok(format!("result={result} ms={}", t.elapsed().as_millis()))
@@ -1414,7 +1414,7 @@ fn churn_queues(c: &Counts, mut r: Rng, target: u64) {
             match q.get_timeout(CHILD_BOUND) {
                 Ok(v) if v == i => {}
                 Ok(v) => c.count(&c.errors, format!("churn: expected {i}, got {v}")),
-                Err(Error::Empty) => {
+                Err(Error::Empty { .. }) => {
                     c.count(&c.hangs, format!("churn: item {i} of {n} not there after 10 s"));
                     break;
                 }
@@ -1516,7 +1516,7 @@ fn fork_children(c: &Counts, mut r: Rng, target: u64, budget: Option<Duration>) 
         loop {
             match q.get_timeout(Duration::from_millis(1)) {
                 Ok(v) => take(&mut received, v),
-                Err(Error::Empty | Error::Disconnected) => break,
+                Err(Error::Empty { .. } | Error::Disconnected { .. }) => break,
                 Err(e) => {
                     c.count(&c.errors, format!("forker: get: {e}"));
                     break;
@@ -1530,8 +1530,8 @@ fn fork_children(c: &Counts, mut r: Rng, target: u64, budget: Option<Duration>) 
     while waiting(&received) && Instant::now() < deadline {
         match q.get_timeout(Duration::from_millis(250)) {
             Ok(v) => take(&mut received, v),
-            Err(Error::Empty) => {}
-            Err(Error::Disconnected) => break,
+            Err(Error::Empty { .. }) => {}
+            Err(Error::Disconnected { .. }) => break,
             Err(e) => {
                 c.count(&c.errors, format!("forker: final get: {e}"));
                 break;
@@ -1822,7 +1822,7 @@ fn more_than_256_holders() {
         loop {
             match q.get_timeout(Duration::from_secs(1)) {
                 Ok(v) => w.record(GOT, v),
-                Err(Error::Empty | Error::Disconnected) => break,
+                Err(Error::Empty { .. } | Error::Disconnected { .. }) => break,
                 Err(e) => {
                     w.record(ERROR, class(&e));
                     w.note(&format!("drain: {e}"));

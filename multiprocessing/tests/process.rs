@@ -235,10 +235,18 @@ fn no_zombie_after_join() {
 }
 
 fn start_twice_and_join_unstarted_are_errors() {
-    let mut p = Process::new(|| ());
-    assert!(matches!(p.join(), Err(Error::InvalidState(_))));
+    let mut p = Process::new(|| ()).with_name("Twice");
+    let message = |result: Result<(), Error>| match result {
+        Err(e @ Error::ProcessState { .. }) => e.to_string(),
+        other => panic!("expected a ProcessState error, got {other:?}"),
+    };
+    let join = message(p.join().map(|_| ()));
+    assert!(join.starts_with("join() of Twice: the process was not started"), "{join}");
+    let terminate = message(p.terminate());
+    assert!(terminate.starts_with("terminate() of Twice: the process was not started"), "{terminate}");
     p.start().unwrap();
-    assert!(matches!(p.start(), Err(Error::InvalidState(_))));
+    let start = message(p.start());
+    assert!(start.starts_with("start() of Twice: it was already started"), "{start}");
     assert_eq!(p.join().unwrap(), 0);
 }
 
@@ -310,7 +318,7 @@ fn daemon_cannot_have_children() {
         let mut daemon = Process::new(|| {
             let mut grandchild = Process::new(|| ());
             match grandchild.start() {
-                Err(Error::InvalidState(why)) if why.contains("daemonic") => Ok(()),
+                Err(e @ Error::ProcessState { .. }) if e.to_string().contains("daemonic") => Ok(()),
                 other => Err(format!("expected a refusal, got {other:?}")),
             }
         })

@@ -114,7 +114,7 @@ fn qsize_counts_items() {
 fn get_timeout_raises_empty() {
     let queue: Queue<u8> = Queue::new().unwrap();
     let started = Instant::now();
-    assert!(matches!(queue.get_timeout(Duration::from_millis(200)), Err(Error::Empty)));
+    assert!(matches!(queue.get_timeout(Duration::from_millis(200)), Err(Error::Empty { .. })));
     let waited = started.elapsed();
     assert!(waited >= Duration::from_millis(100), "gave up too early: {waited:?}");
     assert!(waited < Duration::from_secs(10), "gave up far too late: {waited:?}");
@@ -122,7 +122,7 @@ fn get_timeout_raises_empty() {
 
 fn get_nowait_on_empty_queue() {
     let queue: Queue<u8> = Queue::new().unwrap();
-    assert!(matches!(queue.get_nowait(), Err(Error::Empty)));
+    assert!(matches!(queue.get_nowait(), Err(Error::Empty { .. })));
     queue.put(5).unwrap();
     // The feeder writes in the background; get_timeout waits for it.
     assert_eq!(queue.get_timeout(Duration::from_secs(10)).unwrap(), 5);
@@ -133,9 +133,9 @@ fn bounded_queue_reports_full() {
     queue.put(1).unwrap();
     queue.put_nowait(2).unwrap();
     assert!(queue.full());
-    assert!(matches!(queue.put_nowait(3), Err(Error::Full)));
+    assert!(matches!(queue.put_nowait(3), Err(Error::Full { .. })));
     let started = Instant::now();
-    assert!(matches!(queue.put_timeout(3, Duration::from_millis(200)), Err(Error::Full)));
+    assert!(matches!(queue.put_timeout(3, Duration::from_millis(200)), Err(Error::Full { .. })));
     assert!(started.elapsed() >= Duration::from_millis(100));
     assert_eq!(queue.get().unwrap(), 1);
     queue.put_nowait(3).unwrap();
@@ -145,13 +145,16 @@ fn bounded_queue_reports_full() {
 fn closed_queue_refuses_put_and_get() {
     let queue: Queue<u8> = Queue::new().unwrap();
     queue.close();
-    assert!(matches!(queue.put(1), Err(Error::Closed)));
-    assert!(matches!(queue.get_nowait(), Err(Error::Closed)));
-    assert!(Error::Closed.to_string().starts_with("Queue is closed"));
+    assert!(matches!(queue.put(1), Err(Error::Closed { .. })));
+    assert!(matches!(queue.get_nowait(), Err(Error::Closed { .. })));
+    match queue.put(1) {
+        Err(e) => assert!(e.to_string().starts_with("put on Queue<u8>: the queue is closed"), "{e}"),
+        Ok(()) => panic!("a closed queue took a put"),
+    }
     let joinable: JoinableQueue<u8> = JoinableQueue::new().unwrap();
     joinable.close();
-    assert!(matches!(joinable.put(1), Err(Error::Closed)));
-    assert!(matches!(joinable.get(), Err(Error::Closed)));
+    assert!(matches!(joinable.put(1), Err(Error::Closed { .. })));
+    assert!(matches!(joinable.get(), Err(Error::Closed { .. })));
 }
 
 fn join_thread_before_close_is_an_error() {
@@ -380,7 +383,7 @@ fn writer_killed_mid_message_drops_only_that_message() {
         "the partial message is dropped"
     );
     assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
-    assert!(matches!(queue.get_timeout(Duration::from_secs(30)), Err(Error::Disconnected)));
+    assert!(matches!(queue.get_timeout(Duration::from_secs(30)), Err(Error::Disconnected { .. })));
 }
 
 fn get_when_every_writer_is_gone_is_disconnected() {
@@ -391,7 +394,7 @@ fn get_when_every_writer_is_gone_is_disconnected() {
     assert_eq!(p.join().unwrap(), 0);
     assert_eq!(queue.get().unwrap(), 1, "what was sent before the writer left still arrives");
     let started = Instant::now();
-    assert!(matches!(queue.get(), Err(Error::Disconnected)));
+    assert!(matches!(queue.get(), Err(Error::Disconnected { .. })));
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
@@ -404,7 +407,7 @@ fn orphaned_consumer_does_not_hang() {
         let (q, r) = (queue.clone(), r.clone());
         let mut consumer = Process::new(move || {
             let outcome = match q.get() {
-                Err(Error::Disconnected) => "disconnected".to_string(),
+                Err(Error::Disconnected { .. }) => "disconnected".to_string(),
                 other => format!("{other:?}"),
             };
             r.put(outcome)
@@ -456,8 +459,12 @@ fn task_done_too_many_times() {
     queue.get().unwrap();
     queue.task_done().unwrap();
     match queue.task_done() {
-        Err(e @ Error::TaskDoneTooManyTimes) => {
-            assert!(e.to_string().starts_with("task_done() called too many times"), "{e}")
+        Err(e @ Error::TaskDoneTooManyTimes { .. }) => {
+            assert!(
+                e.to_string()
+                    .starts_with("task_done on JoinableQueue<u8>: task_done() called too many times"),
+                "{e}"
+            )
         }
         other => panic!("expected TaskDoneTooManyTimes, got {other:?}"),
     }
@@ -477,7 +484,7 @@ fn join_names_a_consumer_that_died_holding_a_task() {
     queue.put(1).unwrap();
     assert_eq!(consumer.join().unwrap(), -9);
     match queue.join() {
-        Err(Error::TasksLost { pid: dead, tasks: 1 }) => assert_eq!(dead, pid),
+        Err(Error::TasksLost { call: _, pid: dead, tasks: 1 }) => assert_eq!(dead, pid),
         other => panic!("expected TasksLost for pid {pid}, got {other:?}"),
     }
     // Written off: a second join has nothing to wait for.
@@ -622,7 +629,7 @@ fn put_nowait_finds_room_while_another_process_is_counting() {
         }
         match queue.put_nowait(1) {
             Ok(()) => {}
-            Err(multiprocessing::Error::Full) => full += 1,
+            Err(multiprocessing::Error::Full { .. }) => full += 1,
             Err(other) => panic!("{other}"),
         }
         tries += 1;

@@ -193,7 +193,7 @@ impl Link {
                     ErrorKind::BrokenPipe | ErrorKind::ConnectionReset | ErrorKind::NotConnected => {
                         return Err(self.gone());
                     }
-                    _ => return Err(e.into()),
+                    _ => return Err(Error::os("write (a request to the Manager's server)")(e)),
                 },
             }
         }
@@ -215,7 +215,7 @@ impl Link {
                     ErrorKind::Interrupted => {}
                     ErrorKind::WouldBlock | ErrorKind::TimedOut => self.check_alive()?,
                     ErrorKind::ConnectionReset | ErrorKind::BrokenPipe => return Err(self.gone()),
-                    _ => return Err(e.into()),
+                    _ => return Err(Error::os("read (a reply from the Manager's server)")(e)),
                 },
             }
         }
@@ -245,11 +245,14 @@ impl Connection {
             Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
                 return Err(link.gone());
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(Error::os("connect (to the Manager's socket)")(e)),
         };
         // The slices in which `send` and `receive` wait before they look at the server's pid.
-        stream.set_read_timeout(Some(SLICE))?;
-        stream.set_write_timeout(Some(SLICE))?;
+        let timeouts = Error::os("setsockopt (timeouts of the Manager's socket)");
+        stream
+            .set_read_timeout(Some(SLICE))
+            .and_then(|()| stream.set_write_timeout(Some(SLICE)))
+            .map_err(timeouts)?;
         Ok(Connection { stream, request: Vec::with_capacity(wire_room()), replies: FrameBuffer::new() })
     }
 }

@@ -338,7 +338,7 @@ fn start_server(directory: &Path, socket: &Path) -> Result<(ProcessIdentity, Str
         if ready.poll(Duration::from_millis(100))? {
             break match ready.recv() {
                 Ok(Ok((pid, start))) => Ok(ProcessIdentity { pid, start }),
-                Ok(Err(why)) => Err(Error::Io(std::io::Error::other(why))),
+                Ok(Err(why)) => Err(Error::os("bind (the Manager's socket)")(std::io::Error::other(why))),
                 Err(_) => Err(Error::ManagerGone { pid: pid as u32 }),
             };
         }
@@ -379,7 +379,8 @@ fn make_private_directory() -> Result<PathBuf> {
     }
     // `mkdtemp` makes the directory with mode 0700, whatever the umask, and fails rather than
     // reuse an existing one.
-    Ok(nix::unistd::mkdtemp(&base.join("mp-manager-XXXXXX"))?)
+    nix::unistd::mkdtemp(&base.join("mp-manager-XXXXXX"))
+        .map_err(Error::os("mkdtemp (the Manager's socket directory)"))
 }
 
 /// Stops a server: the `Shutdown` request, up to [`SHUTDOWN_GRACE`] for it to leave, then

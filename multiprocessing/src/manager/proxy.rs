@@ -203,9 +203,9 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
             if i > 0 {
                 out.push_str(", ");
             }
-            write_repr(key, &mut out).map_err(|e| Error::Encode(e.to_string()))?;
+            write_repr(key, &mut out).map_err(|e| Error::Encode(format!("a value's Python repr: {e}")))?;
             out.push_str(": ");
-            write_repr(value, &mut out).map_err(|e| Error::Encode(e.to_string()))?;
+            write_repr(value, &mut out).map_err(|e| Error::Encode(format!("a value's Python repr: {e}")))?;
         }
         out.push('}');
         Ok(out)
@@ -417,7 +417,7 @@ impl<T: Serialize + DeserializeOwned> fmt::Display for ListProxy<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = self.to_vec().and_then(|list| {
             let mut out = String::new();
-            write_repr(&list, &mut out).map_err(|e| Error::Encode(e.to_string()))?;
+            write_repr(&list, &mut out).map_err(|e| Error::Encode(format!("a value's Python repr: {e}")))?;
             Ok(out)
         });
         match text {

@@ -52,7 +52,7 @@ use std::time::{Duration, Instant};
 
 use log::{debug, info};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::lifecycle::ProcessIdentity;
 use crate::pipe::Connection;
 
@@ -160,7 +160,7 @@ fn serve(listener: &UnixListener, parent: i32) -> Result<()> {
             if error.kind() == ErrorKind::Interrupted {
                 continue;
             }
-            return Err(error.into());
+            return Err(Error::os("poll (the Manager's server loop)")(error));
         }
         // Reparented (to init, or a subreaper): the process that made the manager is gone.
         // Looked at once per slice, not at every request: a busy server never sleeps a slice.

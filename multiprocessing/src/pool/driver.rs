@@ -121,10 +121,10 @@ impl Failure {
             Failure::Died { worker, pid, exitcode } => Error::WorkerDied { worker, pid, exitcode },
             Failure::Panicked { worker, message } => Error::TaskPanicked { worker, message },
             Failure::Codec { worker, decode: true, why } => {
-                Error::Decode(format!("in pool worker {worker}, {why}"))
+                Error::Decode(format!("a message in pool worker {worker}, {why}"))
             }
             Failure::Codec { worker, decode: false, why } => {
-                Error::Encode(format!("in pool worker {worker}, {why}"))
+                Error::Encode(format!("a value in pool worker {worker}, {why}"))
             }
             Failure::Initializer { worker, reason } => Error::InitializerFailed { worker, reason },
             Failure::Terminated => Error::InvalidState(
@@ -284,11 +284,16 @@ impl Core {
 
     /// Forks a worker into `slot`.
     fn start_worker(&mut self, slot: usize) -> Result<()> {
-        let (task_reader, task_writer) = pipe2(OFlag::O_CLOEXEC)?;
-        let (result_reader, result_writer) = pipe2(OFlag::O_CLOEXEC)?;
+        let (task_reader, task_writer) =
+            pipe2(OFlag::O_CLOEXEC).map_err(Error::os("pipe2 (a Pool worker's tasks)"))?;
+        let (result_reader, result_writer) =
+            pipe2(OFlag::O_CLOEXEC).map_err(Error::os("pipe2 (a Pool worker's results)"))?;
         set_nonblocking(&task_writer)?;
         set_nonblocking(&result_reader)?;
-        let started = Rc::new(SharedMemory::<StartedTasks>::new()?);
+        let started = Rc::new(
+            SharedMemory::<StartedTasks>::new()
+                .map_err(Error::os("mmap (a Pool worker's table of tasks)"))?,
+        );
         let setup = worker::Setup {
             started: Rc::clone(&started),
             tasks: task_reader,
@@ -503,7 +508,7 @@ impl Core {
         } else {
             match poll(&mut fds, timeout) {
                 Ok(_) | Err(Errno::EINTR) => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(Error::os("poll (the Pool's result pipes)")(e)),
             }
             fds.iter()
                 .zip(&watched)
@@ -799,8 +804,9 @@ impl Core {
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> Result<()> {
-    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
-    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    let fcntl_failed = Error::os("fcntl (O_NONBLOCK on a Pool pipe)");
+    let flags = fcntl(fd, FcntlArg::F_GETFL).map(OFlag::from_bits_truncate);
+    flags.and_then(|flags| fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))).map_err(fcntl_failed)?;
     Ok(())
 }
 

@@ -138,12 +138,12 @@ fn read_frame(tasks: &mut BufReader<File>, body: &mut Vec<u8>) -> Result<bool> {
     match tasks.read_exact(&mut header) {
         Ok(()) => {}
         Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(false),
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(Error::os("read (a Pool worker's task pipe)")(e)),
     }
     let len = wire::parse_header(&header)?;
     body.clear();
     body.resize(len, 0);
-    tasks.read_exact(body)?;
+    tasks.read_exact(body).map_err(Error::os("read (a Pool worker's task pipe)"))?;
     Ok(true)
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, QueueCall, Result};
 use crate::shm::{Locked, ProcessShared, RobustMutex, SharedMemory};
 
 use super::peers::Peers;
@@ -61,11 +61,11 @@ impl Deref for RingOf {
 impl Channel {
     pub(crate) fn new(maxsize: u32) -> Result<Channel> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        let shm = SharedMemory::<QueueShm>::new()?;
+        let shm = SharedMemory::<QueueShm>::new().map_err(Error::os("mmap (a Queue's shared memory)"))?;
         // SAFETY: the mapping was just created; no other thread or process can see it yet.
         unsafe {
-            shm.ring.init()?;
-            shm.room_lock.init()?;
+            shm.ring.init().map_err(Error::os("pthread_mutex_init (a Queue's locks)"))?;
+            shm.room_lock.init().map_err(Error::os("pthread_mutex_init (a Queue's locks)"))?;
         }
         Ok(Channel { shm, maxsize, id: NEXT_ID.fetch_add(1, Ordering::Relaxed) })
     }
@@ -81,7 +81,13 @@ impl Channel {
     /// place: nothing is counted here (`service::send` counts an item only if it has to wait),
     /// unless `task` (a `JoinableQueue`'s put: if this process dies before the item is in the
     /// ring, its count is how `join` learns that the task will never come).
-    pub(crate) fn reserve(&self, slot: Option<usize>, deadline: Option<Instant>, task: bool) -> Result<bool> {
+    pub(crate) fn reserve(
+        &self,
+        slot: Option<usize>,
+        deadline: Option<Instant>,
+        task: bool,
+        call: QueueCall,
+    ) -> Result<bool> {
         // A process without a slot (more than MAX_PEERS hold the queue) is not counted.
         let count_one = || slot.map(|slot| self.peers.add_pending(slot, 1)).is_some();
         if self.maxsize == 0 {
@@ -92,7 +98,11 @@ impl Channel {
             // Without the caller's deadline: the lock is held only to count, so waiting for it is
             // short, while a past deadline (`put_nowait`) would answer Full merely because
             // another process was counting (a dead holder is EOWNERDEAD, not a wait).
-            let guard = match self.room_lock.lock(None).map_err(Error::Io)? {
+            let guard = match self
+                .room_lock
+                .lock(None)
+                .map_err(Error::os("pthread_mutex_lock (a bounded Queue's room lock)"))?
+            {
                 Locked::Acquired(guard) => guard,
                 Locked::TimedOut => continue,
             };
@@ -112,7 +122,7 @@ impl Channel {
             }
             let now = Instant::now();
             let wait = match deadline {
-                Some(deadline) if now >= deadline => return Err(Error::Full),
+                Some(deadline) if now >= deadline => return Err(Error::Full { call }),
                 Some(deadline) => (deadline - now).min(LIVENESS_TICK),
                 None => LIVENESS_TICK,
             };
@@ -127,6 +137,6 @@ pub(crate) fn ring_error(error: io::Error) -> Error {
     if error.kind() == io::ErrorKind::InvalidData {
         Error::CorruptFrame(error.to_string())
     } else {
-        Error::Io(error)
+        Error::Io { call: "reading a Queue's shared ring", source: error }
     }
 }

@@ -51,7 +51,7 @@ use nix::unistd::getpid;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, QueueCall, Result};
 use crate::shm::{futex_wait, futex_wake_all};
 use crate::wire;
 use channel::{Channel, ring_error};
@@ -206,21 +206,26 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// is sent), [`Error::Closed`] after `close()`, [`Error::Io`] when the service thread cannot
     /// be started (nothing is sent).
     pub fn put(&self, item: T) -> Result<()> {
-        self.put_value(&item, None, false)
+        self.put_value(&item, None, false, QueueCall::new::<T>("put", false))
     }
 
     /// Like [`put`](Queue::put), waiting at most `timeout` for room in a bounded queue.
     ///
     /// Equivalent to Python's `Queue.put(obj, timeout=...)`: [`Error::Full`] on timeout.
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<()> {
-        self.put_value(&item, Instant::now().checked_add(timeout), false)
+        self.put_value(
+            &item,
+            Instant::now().checked_add(timeout),
+            false,
+            QueueCall::new::<T>("put_timeout", false),
+        )
     }
 
     /// Like [`put`](Queue::put), without waiting: [`Error::Full`] if a bounded queue is full.
     ///
     /// Equivalent to Python's `Queue.put_nowait(obj)`.
     pub fn put_nowait(&self, item: T) -> Result<()> {
-        self.put_value(&item, Some(Instant::now()), false)
+        self.put_value(&item, Some(Instant::now()), false, QueueCall::new::<T>("put_nowait", false))
     }
 
     /// Takes the next item, waiting as long as it takes.
@@ -233,7 +238,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// [`Error::Decode`] or [`Error::CorruptFrame`] for a message that is not of this queue's
     /// type (it is taken: the next get returns the next one); [`Error::Closed`] after `close()`.
     pub fn get(&self) -> Result<T> {
-        self.get_until(None, false)
+        self.get_until(None, false, QueueCall::new::<T>("get", false))
     }
 
     /// Takes the next item, waiting at most `timeout`: [`Error::Empty`] when none came.
@@ -242,29 +247,29 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// queue's ring (256 KiB) whose first part was taken in time is read to its end, however long
     /// its live writer takes: a message begun is never left half-read.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
-        self.get_until(Instant::now().checked_add(timeout), false)
+        self.get_until(Instant::now().checked_add(timeout), false, QueueCall::new::<T>("get_timeout", false))
     }
 
     /// Takes the next item if one is there now: [`Error::Empty`] otherwise.
     ///
     /// Equivalent to Python's `Queue.get_nowait()`.
     pub fn get_nowait(&self) -> Result<T> {
-        self.get_until(Some(Instant::now()), false)
+        self.get_until(Some(Instant::now()), false, QueueCall::new::<T>("get_nowait", false))
     }
 
-    fn put_value(&self, item: &T, deadline: Option<Instant>, joinable: bool) -> Result<()> {
+    fn put_value(&self, item: &T, deadline: Option<Instant>, joinable: bool, call: QueueCall) -> Result<()> {
         if self.handle.closed.load(Ordering::SeqCst) {
-            return Err(Error::Closed);
+            return Err(Error::Closed { call });
         }
         let channel = self.channel();
         let mut frame = service::encode_buffer(channel);
         let slot = self.handle.slot();
         let sent = wire::encode_into(item, &mut frame).and_then(|()| {
-            let counted = channel.reserve(slot, deadline, joinable)?;
+            let counted = channel.reserve(slot, deadline, joinable, call)?;
             if joinable {
                 channel.peers.unfinished.fetch_add(1, Ordering::SeqCst);
             }
-            service::send(channel, &mut frame, counted)
+            service::send(channel, &mut frame, counted, call)
                 .inspect_err(|_| self.unreserve(slot.filter(|_| counted), joinable))
         });
         service::keep_encode_buffer(frame);
@@ -287,14 +292,14 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// Takes the next message. `task`: it is a `JoinableQueue`'s task, counted as held by this
     /// process from the moment it is taken (see `peers.rs`), so that a process that dies with it
     /// is known to have died with it.
-    fn get_until(&self, deadline: Option<Instant>, task: bool) -> Result<T> {
+    fn get_until(&self, deadline: Option<Instant>, task: bool, call: QueueCall) -> Result<T> {
         let held = |n: i32| {
             if let (true, Some(slot)) = (task, self.handle.slot()) {
                 self.channel().peers.add_held(slot, n);
             }
         };
         if self.handle.closed.load(Ordering::SeqCst) {
-            return Err(Error::Closed);
+            return Err(Error::Closed { call });
         }
         let channel = self.channel();
         // The read lock is waited for in ticks too: its holder may wait for ever on a peer that
@@ -306,10 +311,10 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 break reader;
             }
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-                return Err(Error::Empty);
+                return Err(Error::Empty { call });
             }
             if self.nothing_can_arrive() && !channel.ring.has_records() {
-                return Err(Error::Disconnected);
+                return Err(Error::Disconnected { call });
             }
         };
         loop {
@@ -338,7 +343,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 Next::Nothing => {
                     let now = Instant::now();
                     let slice = match deadline {
-                        Some(deadline) if now >= deadline => return Err(Error::Empty),
+                        Some(deadline) if now >= deadline => return Err(Error::Empty { call }),
                         Some(deadline) => (deadline - now).min(LIVENESS_TICK),
                         None => LIVENESS_TICK,
                     };
@@ -346,7 +351,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                     // Peers first, the ring after: a message a peer published before it died
                     // is in the ring by the time its death can be seen.
                     if self.nothing_can_arrive() && !channel.ring.has_records() {
-                        return Err(Error::Disconnected);
+                        return Err(Error::Disconnected { call });
                     }
                 }
             }
@@ -367,8 +372,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     #[doc(hidden)]
     pub fn write_raw_bytes_for_tests(&self, bytes: &[u8]) -> Result<()> {
         let slot = self.handle.slot();
-        let counted = self.channel().reserve(slot, None, false)?;
-        service::send(self.channel(), &mut bytes.to_vec(), counted)
+        let call = QueueCall::new::<T>("put", false);
+        let counted = self.channel().reserve(slot, None, false, call)?;
+        service::send(self.channel(), &mut bytes.to_vec(), counted, call)
     }
 
     /// Puts `body` into the queue behind a valid header, as a peer that encoded some other type
@@ -480,22 +486,26 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
 
     /// Puts `item` and counts one more unfinished task. See [`Queue::put`].
     pub fn put(&self, item: T) -> Result<()> {
-        self.queue.put_value(&item, None, true)
+        self.queue.put_value(&item, None, true, QueueCall::new::<T>("put", true))
     }
 
     /// See [`Queue::get`]. The task taken counts as held by this process until `task_done`.
     pub fn get(&self) -> Result<T> {
-        self.queue.get_until(None, true)
+        self.queue.get_until(None, true, QueueCall::new::<T>("get", true))
     }
 
     /// See [`Queue::get_timeout`].
     pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
-        self.queue.get_until(Instant::now().checked_add(timeout), true)
+        self.queue.get_until(
+            Instant::now().checked_add(timeout),
+            true,
+            QueueCall::new::<T>("get_timeout", true),
+        )
     }
 
     /// See [`Queue::get_nowait`].
     pub fn get_nowait(&self) -> Result<T> {
-        self.queue.get_until(Some(Instant::now()), true)
+        self.queue.get_until(Some(Instant::now()), true, QueueCall::new::<T>("get_nowait", true))
     }
 }
 
@@ -508,12 +518,13 @@ impl<T> JoinableQueue<T> {
     ///
     /// [`Error::TaskDoneTooManyTimes`] when called more times than items were put.
     pub fn task_done(&self) -> Result<()> {
+        let call = QueueCall::new::<T>("task_done", true);
         let peers = &self.queue.channel().peers;
         let unfinished = &peers.unfinished;
         let mut current = unfinished.load(Ordering::SeqCst);
         loop {
             if current == 0 {
-                return Err(Error::TaskDoneTooManyTimes);
+                return Err(Error::TaskDoneTooManyTimes { call });
             }
             match unfinished.compare_exchange(current, current - 1, Ordering::SeqCst, Ordering::SeqCst) {
                 Ok(_) => break,
@@ -546,22 +557,22 @@ impl<T> JoinableQueue<T> {
     /// tasks are unfinished, nothing is left in the queue, and no other process holding it is
     /// alive (a consumer that forgot `task_done`).
     pub fn join(&self) -> Result<()> {
-        self.join_until(None).map(|_| ())
+        self.join_until(None, QueueCall::new::<T>("join", true)).map(|_| ())
     }
 
     /// Like [`join`](JoinableQueue::join), waiting at most `timeout`: `Ok(true)` when every task
     /// is done, `Ok(false)` when some are still unfinished at the deadline.
     pub fn join_timeout(&self, timeout: Duration) -> Result<bool> {
-        self.join_until(Instant::now().checked_add(timeout))
+        self.join_until(Instant::now().checked_add(timeout), QueueCall::new::<T>("join_timeout", true))
     }
 
-    fn join_until(&self, deadline: Option<Instant>) -> Result<bool> {
+    fn join_until(&self, deadline: Option<Instant>, call: QueueCall) -> Result<bool> {
         let channel = self.queue.channel();
         let peers = &channel.peers;
         let me = getpid().as_raw();
         loop {
             if let Some((pid, tasks)) = peers.take_lost_tasks() {
-                return Err(Error::TasksLost { pid: pid as u32, tasks });
+                return Err(Error::TasksLost { call, pid: pid as u32, tasks });
             }
             let current = peers.unfinished.load(Ordering::SeqCst);
             if current == 0 {
@@ -585,7 +596,8 @@ impl<T> JoinableQueue<T> {
                 && !service::has_waiting(channel)
                 && peers.take_lost_tasks().is_none()
             {
-                return Err(Error::TasksNeverDone { unfinished: peers.unfinished.load(Ordering::SeqCst) });
+                let unfinished = peers.unfinished.load(Ordering::SeqCst);
+                return Err(Error::TasksNeverDone { call, unfinished });
             }
         }
     }

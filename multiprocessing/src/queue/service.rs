@@ -43,7 +43,7 @@ use nix::unistd::getpid;
 
 use super::channel::{Channel, RingOf};
 use super::ring::{LIVENESS_TICK, MAX_CHUNK, Progress, Ring, RingWriter};
-use crate::error::{Error, Result};
+use crate::error::{Error, QueueCall, Result};
 use crate::lifecycle::{self, ExitStep, Fork, ForkHooks, lock};
 use crate::shm::futex_wake_all;
 use crate::wire;
@@ -311,11 +311,16 @@ pub(crate) fn keep_encode_buffer(buffer: Vec<u8>) {
 /// `counted`: the item is already counted as pending in this process's slot (a bounded queue
 /// counts before it waits for room); if not, it is counted here when it has to wait, so that
 /// `qsize` sees it.
-pub(crate) fn send(channel: &Arc<Channel>, frame: &mut Vec<u8>, counted: bool) -> Result<()> {
+pub(crate) fn send(
+    channel: &Arc<Channel>,
+    frame: &mut Vec<u8>,
+    counted: bool,
+    call: QueueCall,
+) -> Result<()> {
     let mut service = service();
-    let Some(outbox) = service.outbox(channel.id) else { return Err(Error::Closed) };
+    let Some(outbox) = service.outbox(channel.id) else { return Err(Error::Closed { call }) };
     if outbox.closed {
-        return Err(Error::Closed);
+        return Err(Error::Closed { call });
     }
     if outbox.idle() && frame.len() <= MAX_CHUNK && try_write_now(channel, frame) {
         if let (true, Some(slot)) = (counted, outbox.slot) {
@@ -335,7 +340,7 @@ pub(crate) fn send(channel: &Arc<Channel>, frame: &mut Vec<u8>, counted: bool) -
         service.thread_running = started.is_ok();
         started?;
     }
-    let Some(outbox) = service.outbox(channel.id) else { return Err(Error::Closed) };
+    let Some(outbox) = service.outbox(channel.id) else { return Err(Error::Closed { call }) };
     if let (false, Some(slot)) = (counted, outbox.slot) {
         // Counted before the service thread can see it: it uncounts it once published.
         channel.peers.add_pending(slot, 1);
@@ -368,7 +373,8 @@ fn try_write_now(channel: &Channel, frame: &[u8]) -> bool {
 fn start_thread() -> Result<()> {
     debug!("Queue._start_thread()");
     debug!("doing self._thread.start()");
-    lifecycle::spawn_service_thread("QueueFeederThread", Box::new(run)).map_err(Error::Io)?;
+    lifecycle::spawn_service_thread("QueueFeederThread", Box::new(run))
+        .map_err(Error::os("pthread_create (a Queue's service thread)"))?;
     debug!("... done self._thread.start()");
     Ok(())
 }
