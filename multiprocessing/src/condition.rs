@@ -4,9 +4,9 @@
 //!
 //! ## A lock, and a table of waiters beside it
 //!
-//! A condition is a lock (an [`RLock`](crate::RLock) of its own, as CPython's default, or the
+//! A condition is a lock (an [`RLock`] of its own, as CPython's default, or the
 //! [`Lock`](crate::Lock) or `RLock` it was given) and a table in shared memory with a slot for
-//! each waiter, [`CAPACITY`] slots in all. The table is read and changed only by whoever holds
+//! each waiter, `CAPACITY` slots in all. The table is read and changed only by whoever holds
 //! the lock, except for one word per slot that its waiter watches while it sleeps:
 //!
 //! ```text
@@ -53,7 +53,7 @@
 //!   `notify` it made a wait-and-notify round trip between two processes ten times slower.)
 //! - **A waiter killed after it was NOTIFIED, before it returned.** The notification was owed
 //!   to some waiter and nobody will use it. Every waiter, each time it has slept a whole
-//!   [`SLICE`] (100 ms, the crate's liveness tick), looks for such a slot among those that
+//!   `SLICE` (100 ms, the crate's liveness tick), looks for such a slot among those that
 //!   were notified while it waited, and asks `/proc` whether their processes still run, with
 //!   the start time they waited with; if it finds a dead one, it takes the lock and passes the
 //!   notification on to the oldest live waiter that was already waiting when it was given. So
@@ -76,7 +76,7 @@
 //! ## Spinning before sleeping
 //!
 //! As an [`Event`](crate::Event)'s waiter does, a waiter first re-reads its word for
-//! [`SPIN_TIME`] (20 us, bounded by the clock): when the notifier runs on another core and
+//! `SPIN_TIME` (20 us, bounded by the clock): when the notifier runs on another core and
 //! releases the lock soon, that saves a sleep and a wake-up through the kernel.
 //!
 //! ## Fork

@@ -75,7 +75,7 @@
 //!
 //! The argument above assumes the setter lives to S3. A setter killed between S1 and S3 (a
 //! `SIGKILL`, an OOM kill) leaves the flag set and the waiters asleep; nothing will ever wake
-//! them. So no waiter sleeps for longer than one [`SLICE`] (100 ms, the crate's liveness tick,
+//! them. So no waiter sleeps for longer than one `SLICE` (100 ms, the crate's liveness tick,
 //! as the queue's waits use): it wakes, re-reads the word, and goes back to sleep only if it
 //! still holds `seen`. A wake-up that a dead process owed costs at most one slice. The price is
 //! ten system calls a second per waiter on an event that stays unset, which is negligible.
@@ -85,7 +85,7 @@
 //!
 //! ## Spinning briefly before sleeping
 //!
-//! Before its first sleep a waiter spins for [`SPIN_TIME`] (20 us) re-reading the word: when the
+//! Before its first sleep a waiter spins for `SPIN_TIME` (20 us) re-reading the word: when the
 //! setter runs on another core the word often changes within that time, and sleeping and being
 //! woken through the kernel costs ten times more (tens of microseconds on a VM). 20 us, and not
 //! less: on the 2-vCPU VM of the benchmarks, a ping-pong between two processes took 1-8 us per
@@ -95,7 +95,7 @@
 //! differs by an order of magnitude between processors (the x86 `pause` instruction takes about
 //! 140 cycles on Intel cores since Skylake, tens of cycles on most others): a fixed 2,000
 //! iterations measured 46-87 us on an Intel Xeon, 10 to 40 times what was intended. The clock is
-//! read every [`SPINS_PER_CLOCK_READ`] iterations so that reading it (about 25 ns) stays a small
+//! read every `SPINS_PER_CLOCK_READ` iterations so that reading it (about 25 ns) stays a small
 //! part of the spin. A `wait_timeout` shorter than the spin spins only until its deadline.
 
 use std::sync::Arc;

@@ -187,69 +187,83 @@ compile_error!(
 );
 
 #[cfg(target_os = "linux")]
-mod barrier;
+pub mod barrier;
 #[cfg(target_os = "linux")]
-mod condition;
+pub mod condition;
 #[cfg(target_os = "linux")]
-mod error;
+pub mod error;
 #[cfg(target_os = "linux")]
-mod event;
+pub mod event;
 #[cfg(target_os = "linux")]
-mod lifecycle;
+pub mod lifecycle;
 #[cfg(target_os = "linux")]
-mod lock;
+pub mod lock;
 #[cfg(target_os = "linux")]
-mod logging;
+pub mod logging;
 #[cfg(target_os = "linux")]
-mod manager;
+pub mod manager;
 #[cfg(target_os = "linux")]
-mod pipe;
+pub mod pipe;
 #[cfg(target_os = "linux")]
-mod pool;
+pub mod pool;
 #[cfg(target_os = "linux")]
-mod process;
+pub mod process;
 #[cfg(target_os = "linux")]
-mod queue;
+pub mod queue;
 #[cfg(target_os = "linux")]
-mod semaphore;
+pub mod semaphore;
 #[cfg(target_os = "linux")]
-mod shm;
+pub mod shm;
 #[cfg(target_os = "linux")]
-mod value;
+pub mod value;
 #[cfg(target_os = "linux")]
-mod wire;
+pub mod wire;
 
 #[cfg(target_os = "linux")]
+#[doc(inline)]
 pub use barrier::Barrier;
 #[cfg(target_os = "linux")]
+#[doc(inline)]
 pub use condition::{Condition, ConditionGuard};
 #[cfg(target_os = "linux")]
+#[doc(inline)]
 pub use error::{Error, QueueCall, Result};
 #[cfg(target_os = "linux")]
+#[doc(inline)]
 pub use event::Event;
 #[cfg(target_os = "linux")]
+#[doc(inline)]
 pub use lock::{ConditionLock, Lock, LockGuard, RLock, RLockGuard};
 /// The levels of [`log_to_stderr`] and [`Logger::set_level`], from the `log` crate, so that a
 /// program needs no `log` dependency of its own to choose one.
 #[cfg(target_os = "linux")]
 pub use log::LevelFilter;
 #[cfg(target_os = "linux")]
+#[doc(inline)]
 pub use logging::{Logger, get_logger, log_to_stderr};
 #[cfg(target_os = "linux")]
+#[doc(inline)]
 pub use manager::{DictProxy, ListProxy, Manager, Namespace};
 #[cfg(target_os = "linux")]
+#[doc(inline)]
 pub use pipe::{Connection, pipe};
 #[cfg(target_os = "linux")]
+#[doc(inline)]
 pub use pool::{AsyncResult, IMapIterator, Pool, PoolBuilder};
 #[cfg(target_os = "linux")]
+#[doc(inline)]
 pub use process::{Process, ProcessInfo, Run, TargetResult, active_children, cpu_count, current_process};
 #[cfg(target_os = "linux")]
+#[doc(inline)]
 pub use queue::{JoinableQueue, Queue};
 #[cfg(target_os = "linux")]
+#[doc(inline)]
 pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
 #[cfg(target_os = "linux")]
+#[doc(inline)]
 pub use value::{Array, ArrayGuard, Plain, Value, ValueGuard};
 #[cfg(target_os = "linux")]
+#[doc(inline)]
 pub use wire::MAX_MESSAGE_SIZE;
 #[cfg(all(target_os = "linux", feature = "test-support"))]
 #[doc(hidden)]

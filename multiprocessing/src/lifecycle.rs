@@ -7,10 +7,10 @@
 //! - **Fork.** Only the forking thread exists in the child. Any lock another thread held at that
 //!   instant stays held forever in the child, and any per-process state (a queue's frames waiting
 //!   to be written by this process, the list of this process's children) describes the parent. So
-//!   each object registers [`ForkHooks`]: `prepare` runs in the forking thread just before `fork`
+//!   each object registers `ForkHooks`: `prepare` runs in the forking thread just before `fork`
 //!   and takes the object's in-process lock (so no other thread is inside it), then `parent` or
 //!   `child` runs after `fork` and releases it; `child` first resets the state to "a new process".
-//! - **Exit.** [`exit_function`] is CPython's `util._exit_function`: it runs the registered exit
+//! - **Exit.** `exit_function` is CPython's `util._exit_function`: it runs the registered exit
 //!   steps in priority order (flush queues, terminate daemonic children, join the others), once,
 //!   when `main` returns, when the program calls `std::process::exit`, and at the end of every
 //!   child.
@@ -19,7 +19,7 @@
 //!
 //! The hooks are installed with `pthread_atfork(3)`, so they run for *every* fork of the program:
 //! `Process::start`, but also `nix::unistd::fork` or `libc::fork` called by the user. The crate's
-//! own fork ([`fork`]) additionally tells the parent-side hooks the child's pid (or that the fork
+//! own fork (`fork`) additionally tells the parent-side hooks the child's pid (or that the fork
 //! failed) before any lock is released.
 //!
 //! # Threads that start or end while another thread forks
@@ -28,7 +28,7 @@
 //! at that instant leaves that lock held in the child, and the child then hangs the first time it
 //! starts a thread or exits through `std::process::exit`. The crate never lets that happen with
 //! its own threads: each process has at most one service thread (the queues' writer, see
-//! `queue/service.rs`), it is started by [`spawn_service_thread`] while the fork lock is held (so
+//! `queue/service.rs`), it is started by `spawn_service_thread` while the fork lock is held (so
 //! no fork can overlap its start-up), and it never ends before the process does. Threads of *your*
 //! program are yours to mind: do not start or end threads at the instant another thread forks
 //! (start your threads before the processes, or join them before you fork).
@@ -42,24 +42,24 @@
 //!
 //! - **`kill(pid, 0)` alone.** It succeeds for a *zombie*, a process that has ended and that its
 //!   parent has not reaped yet (`wait`ed for), which may take as long as the parent likes. So
-//!   [`process_is_running`] also reads the state letter in `/proc/<pid>/stat`: `Z` (zombie) or
+//!   `process_is_running` also reads the state letter in `/proc/<pid>/stat`: `Z` (zombie) or
 //!   `X` (being removed) is dead.
 //! - **The pid alone.** Linux gives a pid again once its process is reaped, counting up to
 //!   `pid_max` and starting over: 32768 on many systems (this one too), so a program that forks
 //!   a few thousand processes, or a busy machine in a few minutes, goes round. A process given a
 //!   dead holder's pid would make that holder look alive for as long as it runs. So a
-//!   [`ProcessIdentity`] is the pid *and* the time the process started (field 22 of
+//!   `ProcessIdentity` is the pid *and* the time the process started (field 22 of
 //!   `/proc/<pid>/stat`, in clock ticks since boot), which a later process with the same pid
 //!   does not share: a pid with another start time is another process.
 //! - **A `/proc` read on every operation.** Reading `/proc/<pid>/stat` costs about 10 us,
 //!   `kill(pid, 0)` half a microsecond. A path that runs on every operation (a condition's
-//!   `notify`) asks only the cheap question, [`ProcessIdentity::surely_gone`] ("no process has
+//!   `notify`) asks only the cheap question, `ProcessIdentity::surely_gone` ("no process has
 //!   this pid at all"), and leaves zombies and reused pids to a slower path that runs rarely.
 //!
-//! An identity in shared memory is an [`IdentitySlot`]: two words, the start time stored before
+//! An identity in shared memory is an `IdentitySlot`: two words, the start time stored before
 //! the pid, so that a slot whose pid is visible always has its start time. `/proc/<pid>/stat`
 //! is one line, `pid (name) state ppid ...`, where the name is the program's, up to 15 bytes of
-//! anything, spaces and parentheses included: [`parse_stat`] counts the fields from the *last*
+//! anything, spaces and parentheses included: `parse_stat` counts the fields from the *last*
 //! `)`.
 
 use std::any::Any;

@@ -71,7 +71,7 @@
 //!
 //! ## Spinning briefly, then sleeping in slices
 //!
-//! A contended `acquire` first spins for [`SPIN_TIME`] (20 us, bounded by the clock, as an
+//! A contended `acquire` first spins for `SPIN_TIME` (20 us, bounded by the clock, as an
 //! `Event`'s waiter does; see `event.rs` for the measurements behind the figure): it re-reads
 //! the holder's pid and tries the lock when it reads 0. Most critical sections are a few
 //! microseconds long, and a hand-off that stays in user space costs a fraction of a microsecond,
@@ -79,7 +79,7 @@
 //! and trying the lock only when it looks free, keeps the spinner off the mutex's cache line
 //! while the holder works.
 //!
-//! Then it sleeps in the kernel (`pthread_mutex_clocklock`), in [`SLICE`]s of 100 ms, the
+//! Then it sleeps in the kernel (`pthread_mutex_clocklock`), in `SLICE`s of 100 ms, the
 //! crate's liveness tick. The kernel wakes a waiter when a holder dies, so the slices are only a
 //! second line of defence: a wake-up lost on the way (a holder killed inside its unlock) costs
 //! at most one slice, never a hang.

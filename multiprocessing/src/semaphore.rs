@@ -61,7 +61,7 @@
 //!
 //! A process that finds no free unit, before it sleeps and before it answers "none" (to
 //! `try_acquire`, or a timed `acquire` at its deadline), looks at the pids in the table: one
-//! process at a time, at most every [`SLICE`] (100 ms), for all processes together (the sweep
+//! process at a time, at most every `SLICE` (100 ms), for all processes together (the sweep
 //! clock), since each look reads `/proc` once per holder. A holder that is no longer
 //! running (gone, or a zombie not yet reaped) has its `held` units put back. A pid alone is not
 //! enough to say who holds, since Linux gives the pid of a reaped process to a later one: a slot
@@ -79,9 +79,9 @@
 //! ## Waiting
 //!
 //! A waiter reads `wakeups` while it holds the mutex and finds no unit, lets the mutex go, spins
-//! for [`SPIN_TIME`] (20 us) re-reading the word (a unit given back on another core often comes
+//! for `SPIN_TIME` (20 us) re-reading the word (a unit given back on another core often comes
 //! that fast, and sleeping costs ten times more), then sleeps on it with a futex for at most one
-//! [`SLICE`], and tries again. Whoever gives a unit back adds one to `wakeups` under the mutex
+//! `SLICE`, and tries again. Whoever gives a unit back adds one to `wakeups` under the mutex
 //! and, when `sleepers` says someone sleeps, wakes them all (see `event.rs` for why counting
 //! sleepers loses no wake-up). The slices bound what a wake-up that a killed process owed can
 //! cost, and give the waiters their turns at looking for dead holders.
@@ -99,7 +99,7 @@
 //! memory, but not the unit: the unit is the parent's, and the child's copy does nothing when
 //! dropped (the guard remembers the fork generation of the process that took the unit). A
 //! process that exits with units held (`std::process::exit` inside a guard's scope) is a dead
-//! holder like any other. The table has [`MAX_HOLDERS`] slots; a unit taken while every slot
+//! holder like any other. The table has `MAX_HOLDERS` slots; a unit taken while every slot
 //! names another live process is not tracked (it is counted as consumed, and its guard gives it
 //! back as `release` would): if its holder dies, it is lost, as every unit is in CPython.
 

@@ -25,8 +25,8 @@
 //! dies. So a mutex this process still holds must stay mapped: if its page were unmapped, the
 //! thread's next robust lock or unlock would read unmapped memory (a crash), or a page mapped
 //! there since (worse). Safe Rust can get there: `std::mem::forget(lock.acquire()?)` and then
-//! dropping the lock. So [`SharedMemory`]'s drop asks the memory whether a thread of this
-//! process holds one of its mutexes ([`ProcessShared::held_by_this_process`]) and, if so,
+//! dropping the lock. So `SharedMemory`'s drop asks the memory whether a thread of this
+//! process holds one of its mutexes (`ProcessShared::held_by_this_process`) and, if so,
 //! leaves the page mapped for the rest of the process: a page is what the leak costs.
 
 use std::cell::UnsafeCell;

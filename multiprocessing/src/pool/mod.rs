@@ -64,16 +64,16 @@
 //! never comes). Here the pool knows which chunk each worker holds, so:
 //!
 //! - a worker that dies (killed, `abort`, `std::process::exit`) fails the task it was running
-//!   with [`Error::WorkerDied`](crate::Error::WorkerDied), which names the worker and its exit
+//!   with [`Error::WorkerDied`], which names the worker and its exit
 //!   code (`-9` for `SIGKILL`); the tasks it had not started go to another worker;
-//! - a task that panics fails with [`Error::TaskPanicked`](crate::Error::TaskPanicked) and the
+//! - a task that panics fails with [`Error::TaskPanicked`] and the
 //!   panic's message, and its worker ends (exit code 1, the panic on its stderr), since a panic
 //!   can leave what the worker set up half-changed;
 //! - either way the pool forks a replacement when it next needs one, and `map` returns the
 //!   error (the first one, after the other chunks finished, as CPython's `map` raises) instead
 //!   of waiting forever;
 //! - an initializer that fails (returns `Err` or panics) makes every task fail with
-//!   [`Error::InitializerFailed`](crate::Error::InitializerFailed), and the pool stops: CPython
+//!   [`Error::InitializerFailed`], and the pool stops: CPython
 //!   would fork failing workers forever.
 //!
 //! # Names
