@@ -269,7 +269,6 @@ fn stream_with_limit<T: DeserializeOwned, const LIMIT: usize>(
     bincode::serde::decode_from_std_read(reader, bincode::config::standard().with_limit::<LIMIT>())
 }
 
-/// The error for a body that decoded before its end.
 /// The error for a value of type `T` that bincode could not encode: it names the type.
 fn encode_error<T: ?Sized>(e: impl std::fmt::Display) -> Error {
     Error::Encode(format!("a value of type {}: {e}", short_type_name(std::any::type_name::<T>())))
@@ -280,6 +279,7 @@ fn decode_error<T>(e: impl std::fmt::Display) -> Error {
     Error::Decode(format!("a message as {}: {e}", short_type_name(std::any::type_name::<T>())))
 }
 
+/// The error for a body that decoded before its end.
 pub(crate) fn left_over(bytes: usize) -> Error {
     Error::Decode(format!("a message: {bytes} bytes left over after the value, so it is not of this type"))
 }

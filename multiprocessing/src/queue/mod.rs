@@ -55,7 +55,7 @@ use crate::error::{Error, QueueCall, Result};
 use crate::shm::{futex_wait, futex_wake_all};
 use crate::wire;
 use channel::{Channel, ring_error};
-use ring::{Chunks, LIVENESS_TICK, Next, Stopped};
+use ring::{Chunks, LIVENESS_TICK, Next, RingReader, Stopped};
 
 /// A FIFO queue of `T` values shared by any number of processes.
 ///
@@ -263,7 +263,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         }
         let channel = self.channel();
         let mut frame = service::encode_buffer(channel);
-        let slot = self.handle.slot();
+        // Only a bounded queue or a task counts the item in this process's slot (`reserve`); the
+        // lookup is skipped otherwise, as it costs as much as the rest of a small put's checks.
+        let slot = if channel.maxsize != 0 || joinable { self.handle.slot() } else { None };
         let sent = wire::encode_into(item, &mut frame).and_then(|()| {
             let counted = channel.reserve(slot, deadline, joinable, call)?;
             if joinable {
@@ -302,20 +304,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             return Err(Error::Closed { call });
         }
         let channel = self.channel();
-        // The read lock is waited for in ticks too: its holder may wait for ever on a peer that
-        // this process can see is gone.
-        let mut reader = loop {
-            let tick = Instant::now() + LIVENESS_TICK;
-            let until = deadline.map_or(tick, |deadline| deadline.min(tick));
-            if let Some(reader) = channel.ring.reader(Some(until)).map_err(ring_error)? {
-                break reader;
-            }
-            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-                return Err(Error::Empty { call });
-            }
-            if self.nothing_can_arrive() && !channel.ring.has_records() {
-                return Err(Error::Disconnected { call });
-            }
+        let mut reader = match channel.ring.try_reader().map_err(ring_error)? {
+            Some(reader) => reader,
+            None => self.wait_for_reader(deadline, call)?,
         };
         loop {
             match reader.next().map_err(ring_error)? {
@@ -354,6 +345,25 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                         return Err(Error::Disconnected { call });
                     }
                 }
+            }
+        }
+    }
+
+    /// Waits for the read lock, held by another reader: in ticks, since its holder may wait for
+    /// ever on a peer that this process can see is gone.
+    fn wait_for_reader(&self, deadline: Option<Instant>, call: QueueCall) -> Result<RingReader<'_>> {
+        let channel = self.channel();
+        loop {
+            let tick = Instant::now() + LIVENESS_TICK;
+            let until = deadline.map_or(tick, |deadline| deadline.min(tick));
+            if let Some(reader) = channel.ring.reader(Some(until)).map_err(ring_error)? {
+                return Ok(reader);
+            }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Err(Error::Empty { call });
+            }
+            if self.nothing_can_arrive() && !channel.ring.has_records() {
+                return Err(Error::Disconnected { call });
             }
         }
     }

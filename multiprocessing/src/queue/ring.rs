@@ -231,6 +231,17 @@ impl Ring {
         Ok(Some(RingWriter::new(ring, owner_died)))
     }
 
+    /// Takes the read lock if it is free. The common case of a `get`, tried first because it
+    /// needs no clock: computing a deadline costs more than the lock itself.
+    pub(crate) fn try_reader(&self) -> io::Result<Option<RingReader<'_>>> {
+        match self.read_lock.try_lock()? {
+            Locked::Acquired(guard) => {
+                Ok(Some(RingReader { ring: self, _guard: guard, tail: self.tail_now() }))
+            }
+            Locked::TimedOut => Ok(None),
+        }
+    }
+
     /// Takes the read lock, waiting until `deadline` (forever when `None`).
     pub(crate) fn reader(&self, deadline: Option<Instant>) -> io::Result<Option<RingReader<'_>>> {
         match self.read_lock.lock(deadline)? {
