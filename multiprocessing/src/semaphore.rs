@@ -268,6 +268,24 @@ impl Core {
         Ok(Core { shm: Arc::new(shm), max_value })
     }
 
+    // What `Semaphore` and `BoundedSemaphore` share, their methods of the same names.
+
+    fn acquire(&self) -> Result<SemaphoreGuard<'_>> {
+        let taken = self.acquire_until(None, true)?;
+        let taken = taken.ok_or(Error::InvalidState("a semaphore wait without a limit gave up"))?;
+        Ok(SemaphoreGuard { core: self, taken })
+    }
+
+    fn try_acquire(&self) -> Result<Option<SemaphoreGuard<'_>>> {
+        let taken = self.acquire_until(None, false)?;
+        Ok(taken.map(|taken| SemaphoreGuard { core: self, taken }))
+    }
+
+    fn acquire_timeout(&self, timeout: Duration) -> Result<Option<SemaphoreGuard<'_>>> {
+        let taken = self.acquire_until(Instant::now().checked_add(timeout), true)?;
+        Ok(taken.map(|taken| SemaphoreGuard { core: self, taken }))
+    }
+
     /// Takes the mutex, with no deadline, even for a caller that has one: it is only ever held
     /// for a few stores, and a holder that dies hands it over at once (`EOWNERDEAD`), so the
     /// wait is short and cannot hang. A deadline here would make a caller whose time is up (a
@@ -617,9 +635,7 @@ impl Semaphore {
     ///
     /// [`Error::Io`] if the semaphore's lock fails (it does not in practice).
     pub fn acquire(&self) -> Result<SemaphoreGuard<'_>> {
-        let taken = self.core.acquire_until(None, true)?;
-        let taken = taken.ok_or(Error::InvalidState("a semaphore wait without a limit gave up"))?;
-        Ok(SemaphoreGuard { core: &self.core, taken })
+        self.core.acquire()
     }
 
     /// Takes a unit if one is free now; `None` if not. Equivalent to Python's
@@ -629,8 +645,7 @@ impl Semaphore {
     ///
     /// [`Error::Io`] if the semaphore's lock fails (it does not in practice).
     pub fn try_acquire(&self) -> Result<Option<SemaphoreGuard<'_>>> {
-        let taken = self.core.acquire_until(None, false)?;
-        Ok(taken.map(|taken| SemaphoreGuard { core: &self.core, taken }))
+        self.core.try_acquire()
     }
 
     /// Takes a unit, waiting at most `timeout`; `None` if none came in time. Equivalent to
@@ -641,8 +656,7 @@ impl Semaphore {
     ///
     /// [`Error::Io`] if the semaphore's lock fails (it does not in practice).
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<Option<SemaphoreGuard<'_>>> {
-        let taken = self.core.acquire_until(Instant::now().checked_add(timeout), true)?;
-        Ok(taken.map(|taken| SemaphoreGuard { core: &self.core, taken }))
+        self.core.acquire_timeout(timeout)
     }
 
     /// Adds a unit that nobody holds, waking a waiting process. Equivalent to Python's
@@ -716,9 +730,7 @@ impl BoundedSemaphore {
     ///
     /// [`Error::Io`] if the semaphore's lock fails (it does not in practice).
     pub fn acquire(&self) -> Result<SemaphoreGuard<'_>> {
-        let taken = self.core.acquire_until(None, true)?;
-        let taken = taken.ok_or(Error::InvalidState("a semaphore wait without a limit gave up"))?;
-        Ok(SemaphoreGuard { core: &self.core, taken })
+        self.core.acquire()
     }
 
     /// Takes a unit if one is free now; `None` if not. Equivalent to Python's
@@ -728,8 +740,7 @@ impl BoundedSemaphore {
     ///
     /// [`Error::Io`] if the semaphore's lock fails (it does not in practice).
     pub fn try_acquire(&self) -> Result<Option<SemaphoreGuard<'_>>> {
-        let taken = self.core.acquire_until(None, false)?;
-        Ok(taken.map(|taken| SemaphoreGuard { core: &self.core, taken }))
+        self.core.try_acquire()
     }
 
     /// Takes a unit, waiting at most `timeout`; `None` if none came in time. Equivalent to
@@ -739,8 +750,7 @@ impl BoundedSemaphore {
     ///
     /// [`Error::Io`] if the semaphore's lock fails (it does not in practice).
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<Option<SemaphoreGuard<'_>>> {
-        let taken = self.core.acquire_until(Instant::now().checked_add(timeout), true)?;
-        Ok(taken.map(|taken| SemaphoreGuard { core: &self.core, taken }))
+        self.core.acquire_timeout(timeout)
     }
 
     /// Adds a unit that nobody holds. Equivalent to Python's `release()`.
