@@ -3,12 +3,13 @@
 
 mod harness;
 
-use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use multiprocessing::{Barrier, Error, Event, Process, Queue};
+
+use harness::{Rng, clock_seed, eventually, join_all, kill_after, shared_counters};
 
 fn main() {
     harness::main(
@@ -56,32 +57,6 @@ fn main() {
         ],
         &[],
     );
-}
-
-/// Counters in an anonymous shared mapping made before the fork, so every process sees the same
-/// ones: the tests' own instrument, independent of the crate. Never unmapped (a test is one
-/// short process), hence `'static`.
-fn shared_counters(len: usize) -> &'static [AtomicI64] {
-    use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous};
-    let bytes = NonZeroUsize::new(len * size_of::<AtomicI64>()).expect("at least one counter");
-    // SAFETY: a fresh anonymous mapping aliases no Rust object and is zero-filled, which is a
-    // valid `AtomicI64`; it is page-aligned, and never unmapped, so the slice lives as long as
-    // the process.
-    unsafe {
-        let ptr =
-            mmap_anonymous(None, bytes, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED)
-                .expect("mmap");
-        std::slice::from_raw_parts(ptr.as_ptr().cast::<AtomicI64>(), len)
-    }
-}
-
-/// Waits until `condition` holds, failing after 30 s with `what`.
-fn eventually(what: &str, condition: impl Fn() -> bool) {
-    let started = Instant::now();
-    while !condition() {
-        assert!(started.elapsed() < Duration::from_secs(30), "{what}: not within 30 s");
-        std::thread::sleep(Duration::from_micros(200));
-    }
 }
 
 /// What a party's `wait` gave, in a form a queue carries: the index, or the error's kind.
@@ -178,9 +153,7 @@ fn parties_are_released_together_with_unique_indices_and_one_action_per_cycle() 
         })
         .collect();
     run(&barrier).unwrap();
-    for p in &mut children {
-        assert_eq!(p.join().unwrap(), 0);
-    }
+    join_all(&mut children);
     println!("FIGURES {CYCLES} cycles of {PARTIES} processes in {:.1?}", started.elapsed());
     assert_eq!(counters[2].load(Ordering::SeqCst), 0, "checks failed (see above)");
     assert_eq!(counters[0].load(Ordering::SeqCst), CYCLES as i64);
@@ -248,13 +221,7 @@ fn a_party_killed_while_waiting_breaks_the_barrier() {
     eventually("both children wait", || barrier.n_waiting() == 2);
     std::thread::sleep(Duration::from_millis(50));
     // The parent waits too, from before the kill: a thread kills.
-    let pid = nix::unistd::Pid::from_raw(victim.pid().unwrap() as i32);
-    let killer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(150));
-        let killed_at = Instant::now();
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
-        killed_at
-    });
+    let killer = kill_after(&victim, Duration::from_millis(150));
     let outcome = Outcome::from(barrier.wait_timeout(Duration::from_secs(30)));
     let broken_at = Instant::now();
     let killed_at = killer.join().unwrap();
@@ -295,18 +262,6 @@ fn a_party_killed_while_running_the_action_breaks_the_barrier() {
     assert!(barrier.broken());
 }
 
-/// A tiny xorshift generator: random kill instants without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 /// Round after round, six barriers of three parties at once, each party a process that waits at
 /// its barrier cycle after cycle (a random pause of up to 2 ms before each `wait`, whose limit
 /// is 500 ms); one party of each barrier is SIGKILLed at a random instant. The two others must
@@ -336,7 +291,7 @@ fn parties_killed_at_random_instants_never_leave_the_others_hanging() {
     const RUNNING: i64 = 0;
     const BROKEN: i64 = 1;
     const OTHER_ERROR: i64 = 2;
-    let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    let seed = clock_seed();
     println!("seed {seed}");
     let mut rng = Rng(seed);
     let started = Instant::now();
@@ -603,9 +558,7 @@ fn two_parties_and_an_action(
             }
         }
     }
-    for p in &mut parties {
-        assert_eq!(p.join().unwrap(), 0);
-    }
+    join_all(&mut parties);
     outcomes.sort_by_key(|outcome| format!("{outcome:?}"));
     (outcomes, inner, barrier)
 }

@@ -3,12 +3,11 @@
 
 mod harness;
 
-use std::num::NonZeroUsize;
-use std::ptr::NonNull;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use multiprocessing::{Condition, Error, Lock, Process, Queue, RLock};
-use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous};
+
+use harness::{Rng, Shared, join_all, spin_for, start_all};
 
 fn main() {
     harness::main(
@@ -39,66 +38,6 @@ fn main() {
         ],
         &[],
     );
-}
-
-/// A few `u64`s in a page of shared memory, mapped before the fork: flags and counters the
-/// processes set without any lock of the crate.
-#[derive(Clone, Copy)]
-struct Shared {
-    words: NonNull<u64>,
-}
-
-impl Shared {
-    const WORDS: usize = 16;
-
-    fn new() -> Shared {
-        let len = NonZeroUsize::new(Self::WORDS * 8).unwrap();
-        // SAFETY: a fresh anonymous mapping aliases nothing; the kernel zero-fills it, and zero
-        // is a valid `u64`. It is never unmapped: the tests' processes are short.
-        let ptr = unsafe {
-            mmap_anonymous(None, len, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED)
-        }
-        .expect("mmap");
-        Shared { words: ptr.cast() }
-    }
-
-    fn get(&self, i: usize) -> u64 {
-        assert!(i < Self::WORDS);
-        // SAFETY: `i` is inside the mapping, which is never unmapped; a volatile read of an
-        // aligned u64 another process may write is at worst stale, and the tests poll.
-        unsafe { self.words.as_ptr().add(i).read_volatile() }
-    }
-
-    fn set(&self, i: usize, value: u64) {
-        assert!(i < Self::WORDS);
-        // SAFETY: as in `get`.
-        unsafe { self.words.as_ptr().add(i).write_volatile(value) }
-    }
-}
-
-/// A tiny xorshift generator: random instants without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn from_clock() -> Rng {
-        let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
-        println!("seed {seed}");
-        Rng(seed)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
-fn spin_for(d: Duration) {
-    let started = Instant::now();
-    while started.elapsed() < d {
-        std::hint::spin_loop();
-    }
 }
 
 /// How many processes wait on `cond` and are not notified yet, from its `Debug`
@@ -179,18 +118,14 @@ fn notify_wakes_exactly_one_oldest_first() {
     assert!(woken.empty(), "notify_n(2) woke more than two");
     cond.acquire().unwrap().notify_all().unwrap();
     assert_eq!(woken.get_timeout(Duration::from_secs(10)).unwrap(), 3);
-    for p in &mut waiters {
-        assert_eq!(p.join().unwrap(), 0);
-    }
+    join_all(&mut waiters);
 }
 
 fn notify_all_wakes_every_waiting_process() {
     let cond = Condition::new().unwrap();
     let woken: Queue<usize> = Queue::new().unwrap();
     let mut waiters: Vec<Process> = (0..8).map(|id| waiter(&cond, id, &woken)).collect();
-    for p in &mut waiters {
-        p.start().unwrap();
-    }
+    start_all(&mut waiters);
     until_waiting(&cond, 8);
     std::thread::sleep(Duration::from_millis(200));
     assert!(woken.empty(), "a waiter returned before any notify");
@@ -198,9 +133,7 @@ fn notify_all_wakes_every_waiting_process() {
     let mut ids: Vec<usize> = (0..8).map(|_| woken.get_timeout(Duration::from_secs(10)).unwrap()).collect();
     ids.sort();
     assert_eq!(ids, (0..8).collect::<Vec<_>>());
-    for p in &mut waiters {
-        assert_eq!(p.join().unwrap(), 0);
-    }
+    join_all(&mut waiters);
 }
 
 /// As in Python (the chapter's `condition` program relies on it): a process that starts waiting
@@ -253,7 +186,7 @@ fn wait_timeout_gives_up_and_holds_the_lock_again() {
 /// `wait_for(counter >= 5)` returns once it is 5.
 fn wait_for_a_counter_another_process_raises() {
     let cond = Condition::new().unwrap();
-    let shared = Shared::new();
+    let shared = Shared::new(16);
     let c = cond.clone();
     let mut raiser = Process::new(move || -> multiprocessing::Result<()> {
         for _ in 0..5 {
@@ -420,7 +353,7 @@ fn waiter_killed_at_random() {
     let (mut by_a, mut by_b, mut lost, mut used_then_died, mut both) = (0, 0, 0, 0, 0);
     for _ in 0..ROUNDS {
         let cond = Condition::new().unwrap();
-        let shared = Shared::new();
+        let shared = Shared::new(16);
         let start = |id: usize| {
             let c = cond.clone();
             let mut p = Process::new(move || -> multiprocessing::Result<()> {
@@ -502,7 +435,7 @@ fn notifier_killed_at_random() {
     let (mut all, mut none, mut partial, mut hangs, mut died_holding) = (0, 0, 0, 0, 0);
     for round in 0..ROUNDS {
         let cond = Condition::new().unwrap();
-        let shared = Shared::new();
+        let shared = Shared::new(16);
         let mut waiters: Vec<Process> = (0..WAITERS)
             .map(|id| {
                 let c = cond.clone();
@@ -597,7 +530,7 @@ fn notifier_killed_at_random() {
 fn wait_and_notify_round_trip() {
     const TURNS: u64 = 4000;
     let cond = Condition::new().unwrap();
-    let shared = Shared::new();
+    let shared = Shared::new(16);
     let side = move |me: u64, cond: &Condition| -> multiprocessing::Result<()> {
         let mut guard = cond.acquire()?;
         for _ in 0..TURNS / 2 {

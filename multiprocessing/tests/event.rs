@@ -2,9 +2,11 @@
 
 mod harness;
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use multiprocessing::{Event, Process, Queue};
+
+use harness::{Rng, clock_seed, join_all, start_all};
 
 fn main() {
     harness::main(
@@ -83,18 +85,14 @@ fn set_wakes_eight_waiting_processes() {
             })
         })
         .collect();
-    for p in &mut waiters {
-        p.start().unwrap();
-    }
+    start_all(&mut waiters);
     std::thread::sleep(Duration::from_millis(300));
     assert!(woken.empty(), "a waiter passed before the event was set");
     event.set();
     let mut ids: Vec<usize> = (0..8).map(|_| woken.get_timeout(Duration::from_secs(30)).unwrap()).collect();
     ids.sort();
     assert_eq!(ids, (0..8).collect::<Vec<_>>());
-    for p in &mut waiters {
-        assert_eq!(p.join().unwrap(), 0);
-    }
+    join_all(&mut waiters);
 }
 
 fn wait_timeout_in_a_child_gives_false_then_true() {
@@ -148,9 +146,7 @@ fn set_then_clear_wakes_every_sleeping_waiter() {
             .with_daemon(true)
         })
         .collect();
-    for p in &mut waiters {
-        p.start().unwrap();
-    }
+    start_all(&mut waiters);
     wait_until_asleep(&event, 4, &waiters);
     event.set();
     event.clear();
@@ -160,9 +156,7 @@ fn set_then_clear_wakes_every_sleeping_waiter() {
     got.sort();
     assert_eq!(got, vec![(0, true), (1, true), (2, true), (3, true)]);
     assert!(!event.is_set());
-    for p in &mut waiters {
-        assert_eq!(p.join().unwrap(), 0);
-    }
+    join_all(&mut waiters);
 }
 
 /// One waiting process, 200 pulses, each sent only once the waiter is asleep: every pulse must
@@ -212,9 +206,7 @@ fn waiters_return_when_the_setter_died_before_waking_them() {
             .with_daemon(true)
         })
         .collect();
-    for p in &mut waiters {
-        p.start().unwrap();
-    }
+    start_all(&mut waiters);
     wait_until_asleep(&event, 2, &waiters);
     let e = event.clone();
     let mut setter = Process::new::<()>(move || {
@@ -243,21 +235,7 @@ fn waiters_return_when_the_setter_died_before_waking_them() {
     println!("both waiters returned {latency:?} after the setter was killed");
     got.sort();
     assert_eq!(got, vec![(0, true), (1, true)]);
-    for p in &mut waiters {
-        assert_eq!(p.join().unwrap(), 0);
-    }
-}
-
-/// A tiny xorshift generator: random kill instants without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
+    join_all(&mut waiters);
 }
 
 /// Many rounds of: a process waits; a setter process sets the event once, then pulses it
@@ -268,7 +246,7 @@ impl Rng {
 fn setter_killed_at_random_instants_never_leaves_the_waiter_hanging() {
     const ROUNDS: usize = 1000;
     const MAX_HANGS: usize = 3;
-    let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    let seed = clock_seed();
     let mut rng = Rng(seed);
     let started = Instant::now();
     let (mut rounds, mut kills, mut owed, mut rescued, mut late, mut hangs) = (0, 0, 0, 0, 0, 0);
@@ -425,9 +403,7 @@ fn wait_timeout_duration_max_waits_until_set() {
             Process::new(move || r.put((i, e.wait_timeout(huge[i])))).with_daemon(true)
         })
         .collect();
-    for p in &mut waiters {
-        p.start().unwrap();
-    }
+    start_all(&mut waiters);
     wait_until_asleep(&event, 2, &waiters);
     std::thread::sleep(Duration::from_millis(300));
     assert!(results.empty(), "a huge timeout returned before the event was set");
@@ -437,7 +413,5 @@ fn wait_timeout_duration_max_waits_until_set() {
         .collect();
     got.sort();
     assert_eq!(got, vec![(0, true), (1, true)]);
-    for p in &mut waiters {
-        assert_eq!(p.join().unwrap(), 0);
-    }
+    join_all(&mut waiters);
 }

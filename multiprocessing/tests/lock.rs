@@ -3,12 +3,11 @@
 
 mod harness;
 
-use std::num::NonZeroUsize;
-use std::ptr::NonNull;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use multiprocessing::{Error, Event, Lock, Process, Queue, RLock};
-use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous};
+
+use harness::{Rng, Shared, failures_in_children, join_all, spin_for, start_all};
 
 fn main() {
     harness::main(
@@ -38,85 +37,6 @@ fn main() {
         ],
         &[("warn_after_holder_killed", warn_after_holder_killed)],
     );
-}
-
-/// A few `u64`s in a page of shared memory, mapped before the fork: a counter that the tests
-/// update with a plain read and a plain write, which is exactly what a lock must protect.
-#[derive(Clone, Copy)]
-struct Shared {
-    words: NonNull<u64>,
-}
-
-impl Shared {
-    const WORDS: usize = 8;
-
-    fn new() -> Shared {
-        let len = NonZeroUsize::new(Self::WORDS * 8).unwrap();
-        // SAFETY: a fresh anonymous mapping aliases nothing; the kernel zero-fills it, and zero
-        // is a valid `u64`. It is never unmapped: the tests' processes are short.
-        let ptr = unsafe {
-            mmap_anonymous(None, len, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED)
-        }
-        .expect("mmap");
-        Shared { words: ptr.cast() }
-    }
-
-    fn get(&self, i: usize) -> u64 {
-        assert!(i < Self::WORDS);
-        // SAFETY: `i` is inside the mapping, which is never unmapped; a volatile read of an
-        // aligned u64 that another process may write is at worst a stale value, which is what
-        // the tests look for.
-        unsafe { self.words.as_ptr().add(i).read_volatile() }
-    }
-
-    fn set(&self, i: usize, value: u64) {
-        assert!(i < Self::WORDS);
-        // SAFETY: as in `get`.
-        unsafe { self.words.as_ptr().add(i).write_volatile(value) }
-    }
-
-    /// An atomic increment (a start gate the workers count themselves through).
-    fn add_one_atomically(&self, i: usize) {
-        assert!(i < Self::WORDS);
-        // SAFETY: `i` is inside the mapping, which is never unmapped, and 8-aligned (the mapping
-        // is page-aligned), as an `AtomicU64` must be; every process that touches this word
-        // does so through an atomic.
-        let word = unsafe { &*self.words.as_ptr().add(i).cast::<std::sync::atomic::AtomicU64>() };
-        word.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    /// A non-atomic increment with a gap between the read and the write, where another
-    /// process can slip in: without a lock, increments are lost.
-    fn slow_increment(&self, i: usize) {
-        let value = self.get(i);
-        std::thread::yield_now();
-        self.set(i, value + 1);
-    }
-}
-
-/// A tiny xorshift generator: random instants without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn from_clock() -> Rng {
-        let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
-        println!("seed {seed}");
-        Rng(seed)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
-fn spin_for(d: Duration) {
-    let started = Instant::now();
-    while started.elapsed() < d {
-        std::hint::spin_loop();
-    }
 }
 
 fn smoke() {
@@ -167,7 +87,7 @@ fn counter_is_exact() {
     let run = |locked: bool| -> u64 {
         let lock = Lock::new().unwrap();
         // [0] the counter, [1] the workers ready to count.
-        let shared = Shared::new();
+        let shared = Shared::new(8);
         let mut workers: Vec<Process> = (0..PROCESSES)
             .map(|_| {
                 let lock = lock.clone();
@@ -189,12 +109,8 @@ fn counter_is_exact() {
                 })
             })
             .collect();
-        for p in &mut workers {
-            p.start().unwrap();
-        }
-        for p in &mut workers {
-            assert_eq!(p.join().unwrap(), 0);
-        }
+        start_all(&mut workers);
+        join_all(&mut workers);
         shared.get(0)
     };
     let unlocked = run(false);
@@ -404,15 +320,7 @@ fn a_leaked_guard_then_its_lock_dropped_is_not_a_crash() {
             thread.join().unwrap();
         }),
     ];
-    let mut crashed = Vec::new();
-    for (name, case) in cases {
-        let mut child = Process::new(case);
-        child.start().unwrap();
-        let code = child.join().unwrap();
-        if code != 0 {
-            crashed.push(format!("{name}: exit code {code}"));
-        }
-    }
+    let crashed = failures_in_children(&cases);
     assert!(crashed.is_empty(), "leaked guard, lock dropped: {crashed:?} (-11 is SIGSEGV)");
 }
 
@@ -429,7 +337,7 @@ fn rlock_holder_killed_at_random_depths() {
     let (mut died_seen, mut hangs) = (0, 0);
     for _ in 0..ROUNDS {
         let lock = RLock::new().unwrap();
-        let shared = Shared::new();
+        let shared = Shared::new(8);
         let l = lock.clone();
         let mut child = Process::new::<()>(move || {
             let mut round = 0u64;
@@ -485,7 +393,7 @@ fn holder_killed_at_random() {
     let mut slowest = Duration::ZERO;
     for _ in 0..ROUNDS {
         let lock = Lock::new().unwrap();
-        let shared = Shared::new();
+        let shared = Shared::new(8);
         let l = lock.clone();
         let hold_for = rng.below(20);
         let mut child = Process::new::<()>(move || {
@@ -560,7 +468,7 @@ fn sleeping_waiter_gets_it() {
         .with_daemon(true);
         holder.start().unwrap();
         assert!(held.wait_timeout(Duration::from_secs(30)));
-        let (l, r, shared) = (lock.clone(), results.clone(), Shared::new());
+        let (l, r, shared) = (lock.clone(), results.clone(), Shared::new(8));
         let mut waiter = Process::new(move || -> multiprocessing::Result<()> {
             shared.set(0, 1);
             let got = l.acquire_timeout(Duration::from_secs(5))?;
@@ -644,7 +552,7 @@ fn hand_off_between_two_processes() {
     const TURNS: u64 = 10_000;
     const BATCH: u64 = 500;
     let lock = Lock::new().unwrap();
-    let shared = Shared::new();
+    let shared = Shared::new(8);
     // Returns the instants at which this side started and finished each batch of its turns.
     let side = move |me: u64, lock: &Lock| -> multiprocessing::Result<Vec<Instant>> {
         let mut marks = vec![Instant::now()];

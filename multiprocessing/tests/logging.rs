@@ -7,6 +7,8 @@ mod harness;
 use log::LevelFilter;
 use multiprocessing::{Process, Queue, get_logger, log_to_stderr};
 
+use harness::start_all;
+
 fn main() {
     harness::main(
         &[
@@ -165,9 +167,7 @@ fn scenario_many_writers() {
             })
         })
         .collect();
-    for p in &mut writers {
-        p.start().unwrap();
-    }
+    start_all(&mut writers);
     for p in &mut writers {
         p.join().unwrap();
     }
@@ -211,9 +211,7 @@ fn scenario_long_lines() {
             })
         })
         .collect();
-    for p in &mut writers {
-        p.start().unwrap();
-    }
+    start_all(&mut writers);
     for p in &mut writers {
         p.join().unwrap();
     }

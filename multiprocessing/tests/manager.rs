@@ -11,10 +11,12 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use multiprocessing::wire_test_support as wire;
 use multiprocessing::{Error, Event, Manager, Process, Queue, active_children, pipe};
+
+use harness::{Rng, clock_seed, join_all, running, start_all};
 
 fn main() {
     harness::main(
@@ -46,33 +48,6 @@ fn main() {
             ("leaked_manager_at_exit", leaked_manager_at_exit),
         ],
     );
-}
-
-/// A tiny xorshift generator: random instants without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn seeded() -> Rng {
-        Rng(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
-/// Whether `pid` is a running process (not gone, not a zombie).
-fn running(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
-            !matches!(state, Some('Z') | Some('X'))
-        }
-        Err(_) => false,
-    }
 }
 
 /// Waits up to `limit` for `done`; returns how long it took, or `None`.
@@ -109,12 +84,8 @@ fn dict_list_and_namespace_from_several_processes() {
             })
         })
         .collect();
-    for w in &mut workers {
-        w.start().unwrap();
-    }
-    for w in &mut workers {
-        assert_eq!(w.join().unwrap(), 0);
-    }
+    start_all(&mut workers);
+    join_all(&mut workers);
     assert_eq!(d.len().unwrap(), (WORKERS * EACH) as usize);
     assert_eq!(l.len().unwrap(), (WORKERS * EACH) as usize);
     // Each worker's own appends arrived in its order; nothing lost, nothing twice.
@@ -332,7 +303,7 @@ fn the_socket_is_in_a_private_directory() {
 fn clients_killed_mid_request_at_random_instants() {
     const KILLS: u64 = 200;
     let started = Instant::now();
-    let mut rng = Rng::seeded();
+    let mut rng = Rng(clock_seed());
     let seed = rng.0;
     let manager = Manager::new().unwrap();
     let steady_dict = manager.dict::<u64, u64>().unwrap();
@@ -436,9 +407,7 @@ fn a_killed_server_is_a_clear_error_soon() {
         })
         .collect();
     let mut busy = busy;
-    for p in &mut busy {
-        p.start().unwrap();
-    }
+    start_all(&mut busy);
     std::thread::sleep(Duration::from_millis(100));
     nix::sys::signal::kill(server, nix::sys::signal::SIGKILL).unwrap();
     let killed = Instant::now();
@@ -631,7 +600,7 @@ fn bytes_that_are_not_requests_hurt_nobody() {
     drop(half);
     drop(huge);
     // Random bytes after a valid header, many times: errors, never a panic.
-    let mut rng = Rng::seeded();
+    let mut rng = Rng(clock_seed());
     for _ in 0..200 {
         let mut stream = connect();
         let len = rng.below(64) as usize;

@@ -3,9 +3,11 @@
 
 mod harness;
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use multiprocessing::{Error, Process, pipe};
+
+use harness::{Rng, clock_seed};
 
 fn main() {
     harness::main(
@@ -164,18 +166,6 @@ fn a_large_message_and_many_small_ones_arrive_intact() {
     assert_eq!(p.join().unwrap(), 0);
 }
 
-/// A tiny xorshift generator: random kill instants without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 /// The letter message `n` is made of.
 fn letter(n: u64) -> char {
     char::from(b'a' + (n % 26) as u8)
@@ -192,7 +182,7 @@ fn made_of(text: &str, n: u64) -> bool {
 /// middle of one): never a wrong value, never a hang.
 fn writer_killed_at_random_instants_leaves_an_in_order_prefix_then_an_error() {
     const KILLS: u64 = 60;
-    let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    let seed = clock_seed();
     let mut rng = Rng(seed);
     let (mut clean_ends, mut cut_messages, mut received) = (0, 0, 0u64);
     for kill in 0..KILLS {

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use multiprocessing::{Error, Event, Process, Queue, Run, Semaphore, active_children, current_process};
 
+use harness::{join_all, start_all};
+
 fn main() {
     harness::main(
         &[
@@ -253,16 +255,10 @@ fn start_twice_and_join_unstarted_are_errors() {
 fn many_processes() {
     // CPython's test_many_processes: N children exit 0, N terminated ones exit -SIGTERM.
     let mut fine: Vec<Process> = (0..50).map(|_| Process::new(|| ())).collect();
-    for p in &mut fine {
-        p.start().unwrap();
-    }
-    for p in &mut fine {
-        assert_eq!(p.join().unwrap(), 0);
-    }
+    start_all(&mut fine);
+    join_all(&mut fine);
     let mut doomed: Vec<Process> = (0..50).map(|_| sleeper()).collect();
-    for p in &mut doomed {
-        p.start().unwrap();
-    }
+    start_all(&mut doomed);
     for p in &mut doomed {
         p.terminate().unwrap();
     }
@@ -348,9 +344,7 @@ fn fork_while_another_thread_prints() {
     };
     let mut children: Vec<Process> =
         (0..40).map(|i| Process::new(move || println!("child {i} prints"))).collect();
-    for p in &mut children {
-        p.start().unwrap();
-    }
+    start_all(&mut children);
     for p in &mut children {
         assert_eq!(p.join_timeout(Duration::from_secs(30)).unwrap(), Some(0), "a child hung");
     }

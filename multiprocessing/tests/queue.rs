@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use multiprocessing::{Error, JoinableQueue, MAX_MESSAGE_SIZE, Process, Queue};
 use serde::{Deserialize, Serialize};
 
+use harness::{join_all, start_all};
+
 fn main() {
     harness::main(
         &[
@@ -242,12 +244,9 @@ fn eight_producers_eight_consumers() {
             Process::new(move || (0..MESSAGES).try_for_each(|seq| q.put(Some((producer, seq)))))
         })
         .collect();
-    for p in consumers.iter_mut().chain(producers.iter_mut()) {
-        p.start().unwrap();
-    }
-    for p in &mut producers {
-        assert_eq!(p.join().unwrap(), 0);
-    }
+    start_all(&mut consumers);
+    start_all(&mut producers);
+    join_all(&mut producers);
     for _ in 0..CONSUMERS {
         queue.put(None).unwrap();
     }
@@ -264,9 +263,7 @@ fn eight_producers_eight_consumers() {
             *seen.entry((producer, seq)).or_default() += 1;
         }
     }
-    for p in &mut consumers {
-        assert_eq!(p.join().unwrap(), 0);
-    }
+    join_all(&mut consumers);
     let duplicated = seen.values().filter(|&&n| n > 1).count();
     assert_eq!(duplicated, 0, "{duplicated} messages were delivered twice");
     assert_eq!(seen.len(), (PRODUCERS * MESSAGES) as usize, "messages were lost");
@@ -437,9 +434,7 @@ fn task_done_and_join() {
             })
         })
         .collect();
-    for w in &mut workers {
-        w.start().unwrap();
-    }
+    start_all(&mut workers);
     for i in 0..10 {
         queue.put(Some(i)).unwrap();
     }
@@ -448,9 +443,7 @@ fn task_done_and_join() {
     for _ in &workers {
         queue.put(None).unwrap();
     }
-    for w in &mut workers {
-        assert_eq!(w.join().unwrap(), 0);
-    }
+    join_all(&mut workers);
 }
 
 fn task_done_too_many_times() {

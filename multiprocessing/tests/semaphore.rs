@@ -3,11 +3,12 @@
 
 mod harness;
 
-use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use multiprocessing::{BoundedSemaphore, Error, Event, Process, Semaphore};
+
+use harness::{Rng, clock_seed, eventually, join_all, kill_after, running, shared_counters, start_all};
 
 fn main() {
     harness::main(
@@ -50,43 +51,6 @@ fn main() {
         ],
         &[],
     );
-}
-
-/// Counters in an anonymous shared mapping made before the fork, so every process sees the same
-/// ones: the tests' own instrument, independent of the crate. Never unmapped (a test is one
-/// short process), hence `'static`.
-fn shared_counters(len: usize) -> &'static [AtomicI64] {
-    let bytes = NonZeroUsize::new(len * size_of::<AtomicI64>()).expect("at least one counter");
-    use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous};
-    // SAFETY: a fresh anonymous mapping aliases no Rust object and is zero-filled, which is a
-    // valid `AtomicI64`; it is page-aligned, and never unmapped, so the slice lives as long as
-    // the process.
-    unsafe {
-        let ptr =
-            mmap_anonymous(None, bytes, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED)
-                .expect("mmap");
-        std::slice::from_raw_parts(ptr.as_ptr().cast::<AtomicI64>(), len)
-    }
-}
-
-/// Whether `pid` runs: it exists and is not a zombie waiting to be reaped.
-fn running(pid: i64) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
-            !matches!(state, Some('Z') | Some('X'))
-        }
-        Err(_) => false,
-    }
-}
-
-/// Waits until `condition` holds, failing after 30 s with `what`.
-fn eventually(what: &str, condition: impl Fn() -> bool) {
-    let started = Instant::now();
-    while !condition() {
-        assert!(started.elapsed() < Duration::from_secs(30), "{what}: not within 30 s");
-        std::thread::sleep(Duration::from_micros(200));
-    }
 }
 
 fn smoke() {
@@ -194,12 +158,8 @@ fn at_most_3_at_once_across_8_processes() {
             })
         })
         .collect();
-    for p in &mut workers {
-        p.start().unwrap();
-    }
-    for p in &mut workers {
-        assert_eq!(p.join().unwrap(), 0);
-    }
+    start_all(&mut workers);
+    join_all(&mut workers);
     let most = counters[1].load(Ordering::SeqCst);
     println!(
         "FIGURES at most {most} holders at once (limit 3), {} rounds",
@@ -317,13 +277,7 @@ fn a_waiter_gets_the_unit_of_a_holder_killed_holding() {
     holder.start().unwrap();
     assert!(holding.wait_timeout(Duration::from_secs(30)));
     // The parent sleeps on the semaphore before the kill, as a waiter would: a thread kills.
-    let pid = nix::unistd::Pid::from_raw(holder.pid().unwrap() as i32);
-    let killer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(150));
-        let killed_at = Instant::now();
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
-        killed_at
-    });
+    let killer = kill_after(&holder, Duration::from_millis(150));
     let unit = s.acquire_timeout(Duration::from_secs(10)).unwrap();
     let got_at = Instant::now();
     let killed_at = killer.join().unwrap();
@@ -334,18 +288,6 @@ fn a_waiter_gets_the_unit_of_a_holder_killed_holding() {
     assert!(latency < Duration::from_millis(1500), "the unit came back after {latency:?}");
     drop(unit);
     assert_eq!(s.get_value(), 1);
-}
-
-/// A tiny xorshift generator: random kill instants without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 /// Five workers take and give back units of a `Semaphore(3)` in a tight loop; the parent
@@ -362,7 +304,7 @@ fn holders_killed_at_random_instants_lose_and_invent_no_unit() {
     const UNITS: u32 = 3;
     const WORKERS: usize = 5;
     const KILLS: usize = 150;
-    let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    let seed = clock_seed();
     let mut rng = Rng(seed);
     let s = Semaphore::new(UNITS).unwrap();
     // [0..WORKERS): the pid of the worker in that place. [HOLDING]: bit `place` set while that
@@ -458,7 +400,7 @@ fn holders_killed_at_random_instants_lose_and_invent_no_unit() {
 fn killed_in_the_semaphores_own_code_every_unit_comes_back() {
     const UNITS: u32 = 3;
     const ROUNDS: usize = 300;
-    let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    let seed = clock_seed();
     let mut rng = Rng(seed);
     let started = Instant::now();
     let (mut in_mutex, mut holding, mut slowest) = (0, 0, Duration::ZERO);

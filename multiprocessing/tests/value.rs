@@ -3,9 +3,11 @@
 
 mod harness;
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use multiprocessing::{Array, Error, Event, Lock, Process, Queue, Value};
+
+use harness::{Rng, clock_seed, failures_in_children, join_all, spin_for, start_all};
 
 fn main() {
     harness::main(
@@ -35,18 +37,6 @@ fn main() {
         ],
         &[],
     );
-}
-
-fn start_all(processes: &mut [Process]) {
-    for p in processes.iter_mut() {
-        p.start().unwrap();
-    }
-}
-
-fn join_all(processes: &mut [Process]) {
-    for p in processes.iter_mut() {
-        assert_eq!(p.join().unwrap(), 0);
-    }
 }
 
 /// `*v.lock()? += 1` is a read, an add and a write: without the lock, two processes would read
@@ -155,7 +145,7 @@ fn two_numbers_in_one_value_change_together() {
         checks += 1;
         // A moment with the lock free, so that the movers get it: taken again at once, it could
         // stay this loop's for long stretches.
-        busy(Duration::from_micros(2));
+        spin_for(Duration::from_micros(2));
     }
     // Stopped before any assertion, so that a failure is reported at once.
     stop.set();
@@ -222,33 +212,8 @@ fn a_leaked_guard_then_the_value_dropped_is_not_a_crash() {
         ("Value", || leak_between(|| std::mem::forget(Value::new(7_u32).unwrap().lock().unwrap()))),
         ("Array", || leak_between(|| std::mem::forget(Array::new(3, 7_u32).unwrap().lock().unwrap()))),
     ];
-    let mut crashed = Vec::new();
-    for (name, case) in cases {
-        let mut child = Process::new(case);
-        child.start().unwrap();
-        let code = child.join().unwrap();
-        if code != 0 {
-            crashed.push(format!("{name}: exit code {code}"));
-        }
-    }
+    let crashed = failures_in_children(&cases);
     assert!(crashed.is_empty(), "leaked guard, value dropped: {crashed:?} (-11 is SIGSEGV)");
-}
-
-fn busy(time: Duration) {
-    let until = Instant::now() + time;
-    while Instant::now() < until {}
-}
-
-/// A tiny xorshift generator: random kill instants without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 /// A child increments without end and is SIGKILLed at a random instant, often with the lock
@@ -260,7 +225,7 @@ impl Rng {
 /// before the loop would test nothing (seen: 1 death holding the lock in 60 kills).
 fn a_holder_killed_at_random_instants_never_leaves_the_value_locked() {
     const KILLS: u64 = 60;
-    let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    let seed = clock_seed();
     let mut rng = Rng(seed);
     let counter = Value::new(0_u64).unwrap();
     let (mut died_holding, mut last) = (0, 0);
@@ -272,10 +237,10 @@ fn a_holder_killed_at_random_instants_never_leaves_the_value_locked() {
                 // Half the time with the lock held, half without: kills land in both.
                 let mut n = c.lock()?;
                 *n += 1;
-                busy(Duration::from_micros(50));
+                spin_for(Duration::from_micros(50));
                 drop(n);
                 l.set();
-                busy(Duration::from_micros(50));
+                spin_for(Duration::from_micros(50));
             }
         });
         child.start().unwrap();

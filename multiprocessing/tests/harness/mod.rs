@@ -8,12 +8,23 @@
 //! It shows the output of a failed test, and of every test the lines that start with `FIGURES `.
 //! *Scenarios* are small programs a test runs as a whole process (`--scenario NAME`) to look at
 //! what a real `main` prints and does at exit.
+//!
+//! Below the runner are the small tools the test files share: a random number generator, memory
+//! shared with forked children, and helpers to start, join and watch processes.
 #![allow(dead_code)]
 
+use std::ffi::c_void;
 use std::io::Read;
+use std::num::NonZeroUsize;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use multiprocessing::Process;
+use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous};
 
 /// A test: it passes when it returns, fails when it panics.
 pub type Test = (&'static str, fn());
@@ -133,4 +144,165 @@ pub fn scenario(name: &str) -> (ExitStatus, String) {
 /// Whether `pid` still exists (running or zombie).
 pub fn pid_exists(pid: u32) -> bool {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
+}
+
+/// Whether `pid` runs: it exists and is not a zombie waiting to be reaped.
+pub fn running(pid: impl Into<i64>) -> bool {
+    match std::fs::read_to_string(format!("/proc/{}/stat", pid.into())) {
+        Ok(stat) => {
+            let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
+            !matches!(state, Some('Z') | Some('X'))
+        }
+        Err(_) => false,
+    }
+}
+
+/// Starts every process of `processes`, in order.
+#[track_caller]
+pub fn start_all(processes: &mut [Process]) {
+    for p in processes.iter_mut() {
+        p.start().unwrap();
+    }
+}
+
+/// Joins every process of `processes`, in order, and asserts that each exited with code 0.
+#[track_caller]
+pub fn join_all(processes: &mut [Process]) {
+    for p in processes.iter_mut() {
+        assert_eq!(p.join().unwrap(), 0);
+    }
+}
+
+/// Runs each case in a child of its own, in turn; returns `name: exit code N` for each not ending 0.
+#[track_caller]
+pub fn failures_in_children(cases: &[(&str, fn())]) -> Vec<String> {
+    let mut failed = Vec::new();
+    for &(name, case) in cases {
+        let mut child = Process::new(case);
+        child.start().unwrap();
+        let code = child.join().unwrap();
+        if code != 0 {
+            failed.push(format!("{name}: exit code {code}"));
+        }
+    }
+    failed
+}
+
+/// SIGKILLs `process` from a new thread after `delay`; joining the thread gives the kill's instant.
+#[track_caller]
+pub fn kill_after(process: &Process, delay: Duration) -> JoinHandle<Instant> {
+    let pid = nix::unistd::Pid::from_raw(process.pid().unwrap() as i32);
+    std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        let killed_at = Instant::now();
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+        killed_at
+    })
+}
+
+/// Waits until `condition` holds, failing after 30 s with `what`.
+#[track_caller]
+pub fn eventually(what: &str, condition: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !condition() {
+        assert!(started.elapsed() < Duration::from_secs(30), "{what}: not within 30 s");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// Keeps the CPU busy for `d` without sleeping (a sleep would give the scheduler a say).
+pub fn spin_for(d: Duration) {
+    let started = Instant::now();
+    while started.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
+/// A seed from the clock (nanoseconds since 1970, made odd): a new random run each time.
+pub fn clock_seed() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
+}
+
+/// A tiny xorshift generator (state: `.0`, never 0): random instants without a dependency.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// A generator seeded by [`clock_seed`]; prints `seed N` so a failed run can be replayed.
+    pub fn from_clock() -> Rng {
+        let seed = clock_seed();
+        println!("seed {seed}");
+        Rng(seed)
+    }
+
+    /// The next number, from 0 to `n - 1`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Maps `bytes` of zero-filled memory that this process shares with the children it forks later.
+fn map_shared(bytes: usize) -> NonNull<c_void> {
+    let len = NonZeroUsize::new(bytes).expect("a mapping of at least one byte");
+    // SAFETY: a fresh anonymous mapping aliases no Rust object; the callers say how they use it.
+    unsafe { mmap_anonymous(None, len, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED) }
+        .expect("mmap")
+}
+
+/// `len` atomic counters, all 0, shared with the children forked after: the tests' own instrument.
+pub fn shared_counters(len: usize) -> &'static [AtomicI64] {
+    assert!(len > 0, "at least one counter");
+    let ptr = map_shared(len * size_of::<AtomicI64>());
+    // SAFETY: the mapping is zero-filled, which is a valid `AtomicI64`, and page-aligned; it is
+    // never unmapped (a test is one short process), so the slice lives as long as the process.
+    unsafe { std::slice::from_raw_parts(ptr.as_ptr().cast::<AtomicI64>(), len) }
+}
+
+/// A few `u64` words shared with the children forked after, read and written plainly (flags, counters).
+#[derive(Clone, Copy)]
+pub struct Shared {
+    words: NonNull<u64>,
+    len: usize,
+}
+
+impl Shared {
+    /// Maps `len` words, all 0.
+    pub fn new(len: usize) -> Shared {
+        Shared { words: map_shared(len * 8).cast(), len }
+    }
+
+    /// Word `i`, as it is now (a volatile read: at worst a stale value, which the tests poll).
+    pub fn get(&self, i: usize) -> u64 {
+        assert!(i < self.len);
+        // SAFETY: `i` is inside the mapping, which is never unmapped; a volatile read of an
+        // aligned u64 that another process may write is at worst a stale value, which is what
+        // the tests look for.
+        unsafe { self.words.as_ptr().add(i).read_volatile() }
+    }
+
+    /// Sets word `i` to `value` (a volatile write).
+    pub fn set(&self, i: usize, value: u64) {
+        assert!(i < self.len);
+        // SAFETY: as in `get`.
+        unsafe { self.words.as_ptr().add(i).write_volatile(value) }
+    }
+
+    /// Adds one to word `i` atomically (a start gate the workers count themselves through).
+    pub fn add_one_atomically(&self, i: usize) {
+        assert!(i < self.len);
+        // SAFETY: `i` is inside the mapping, which is never unmapped, and 8-aligned (the mapping
+        // is page-aligned), as an `AtomicU64` must be; every process that touches this word
+        // does so through an atomic.
+        let word = unsafe { &*self.words.as_ptr().add(i).cast::<AtomicU64>() };
+        word.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Adds one to word `i` by a read, a pause and a write: without a lock, increments get lost.
+    pub fn slow_increment(&self, i: usize) {
+        let value = self.get(i);
+        std::thread::yield_now();
+        self.set(i, value + 1);
+    }
 }
