@@ -11,6 +11,8 @@
 //! Besides: every `cargo ...` code span in the translation's prose is one that README.md has
 //! too (README.md may have more), each file links the other, and every link between them, or
 //! within one, points at a heading that exists.
+//!
+//! And every variant of the crate's `Error` has a row in the translation's table of errors.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -359,4 +361,41 @@ fn every_rust_cell_of_the_table_is_in_a_program_that_compiles() {
             );
         }
     }
+}
+
+/// The variants of the crate's `Error`, read from its source: each line of the enum's body that
+/// starts a variant (`    Name,`, `    Name(..),`, `    Name {`).
+fn error_variants(source: &str) -> Vec<String> {
+    let body_start = source.find("pub enum Error {").expect("error.rs declares `pub enum Error`");
+    let body = &source[body_start..];
+    let body = &body[..body.find("\n}\n").expect("the enum's body ends")];
+    body.lines()
+        .filter_map(|line| line.strip_prefix("    "))
+        .filter(|line| line.starts_with(|c: char| c.is_ascii_uppercase()))
+        .map(|line| line.split(|c: char| !c.is_ascii_alphanumeric()).next().unwrap_or("").to_string())
+        .collect()
+}
+
+/// The variants that `README.pt-BR.md`'s table of errors lacks.
+fn variants_missing_from(translation: &str, variants: &[String]) -> Vec<String> {
+    let table = translation.find("### Os erros, em português").map_or("", |at| &translation[at..]);
+    variants.iter().filter(|v| !table.contains(&format!("| `Error::{v}` |"))).cloned().collect()
+}
+
+/// Every variant of `Error` has a row in the Portuguese table of errors, so a new error cannot
+/// be added without its explanation for students.
+#[test]
+fn every_error_has_a_row_in_the_portuguese_table() {
+    let variants = error_variants(&read("multiprocessing/src/error.rs"));
+    // The reading itself: the enum has some thirty variants, among them these shapes.
+    assert!(variants.len() > 25, "{variants:?}");
+    for shape in ["Io", "Encode", "Empty", "EndOfFile", "ProcessState"] {
+        assert!(variants.iter().any(|v| v == shape), "{shape} not read from error.rs: {variants:?}");
+    }
+    let translation = read("README.pt-BR.md");
+    let missing = variants_missing_from(&translation, &variants);
+    assert!(missing.is_empty(), "README.pt-BR.md's table of errors has no row for: {missing:?}");
+    // And the check can fail: a table without the `Empty` row is caught.
+    let without_empty = translation.replace("| `Error::Empty` |", "| `Error::Vazio` |");
+    assert_eq!(variants_missing_from(&without_empty, &variants), vec!["Empty".to_string()]);
 }
