@@ -196,6 +196,7 @@ pub enum Error {
 
 /// The queue call an error comes from, as its message names it: `get on Queue<String>`.
 #[derive(Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct QueueCall {
     /// The method: `get`, `put_nowait`, `task_done`...
     pub method: &'static str,

@@ -132,11 +132,22 @@ unsafe impl ProcessShared for LockShm {
     }
 }
 
-/// The lock both [`Lock`] and [`RLock`] are made of; a [`Condition`](crate::Condition) holds one.
-#[derive(Clone)]
-pub struct RawLock {
-    shm: Arc<SharedMemory<LockShm>>,
-    recursive: bool,
+pub(crate) use raw::RawLock;
+
+/// In a private module: `RawLock` must be `pub` (the sealed `ConditionLock` trait's method
+/// returns it), and here no one outside the crate can name it.
+mod raw {
+    use std::sync::Arc;
+
+    use crate::shm::SharedMemory;
+
+    /// The lock both [`Lock`](crate::Lock) and [`RLock`](crate::RLock) are made of; a
+    /// [`Condition`](crate::Condition) holds one.
+    #[derive(Clone)]
+    pub struct RawLock {
+        pub(super) shm: Arc<SharedMemory<super::LockShm>>,
+        pub(super) recursive: bool,
+    }
 }
 
 /// What one try at the mutex found.

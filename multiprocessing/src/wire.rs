@@ -245,7 +245,7 @@ pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     let (value, used) =
         with_limit_for!(body.len(), slice_with_limit, body).map_err(|e| decode_error::<T>(e))?;
     if used != body.len() {
-        return Err(left_over(body.len() - used));
+        return Err(left_over::<T>(body.len() - used));
     }
     Ok(value)
 }
@@ -279,9 +279,12 @@ fn decode_error<T>(e: impl std::fmt::Display) -> Error {
     Error::Decode(format!("a message as {}: {e}", short_type_name(std::any::type_name::<T>())))
 }
 
-/// The error for a body that decoded before its end.
-pub(crate) fn left_over(bytes: usize) -> Error {
-    Error::Decode(format!("a message: {bytes} bytes left over after the value, so it is not of this type"))
+/// The error for a body that decoded as a `T` before its end: it is not a `T`.
+pub(crate) fn left_over<T>(bytes: usize) -> Error {
+    let name = short_type_name(std::any::type_name::<T>());
+    Error::Decode(format!(
+        "a message as {name}: {bytes} bytes left over after the value, so it is not a {name}"
+    ))
 }
 
 /// The frame codec for the fuzz target (`multiprocessing/fuzz`) and tests outside the crate: not
@@ -430,6 +433,20 @@ mod tests {
         body.push(0);
         assert!(matches!(decode::<Vec<u8>>(&body), Err(Error::Decode(_))));
         assert!(matches!(decode_stream::<Vec<u8>, _>(&mut &body[..], body.len()), Err(Error::Decode(_))));
+    }
+
+    #[test]
+    fn a_body_longer_than_its_value_names_the_type_it_is_not() {
+        let mut body = Vec::new();
+        encode_into(&(1_u64, 2_u64), &mut body).unwrap();
+        match decode::<u64>(&body[HEADER_LEN..]) {
+            Err(e @ Error::Decode(_)) => {
+                let text = e.to_string();
+                assert!(text.starts_with("cannot decode a message as u64: "), "{text}");
+                assert!(text.ends_with("bytes left over after the value, so it is not a u64"), "{text}");
+            }
+            other => panic!("expected a decode error, got {other:?}"),
+        }
     }
 
     #[test]
@@ -695,7 +712,7 @@ mod tests {
         let streamed =
             decode_stream::<T, _>(&mut reader, body.len()).and_then(|value| match reader.0.len() {
                 0 => Ok(value),
-                left => Err(left_over(left)),
+                left => Err(left_over::<T>(left)),
             });
         match (&whole, &streamed) {
             (Ok(a), Ok(b)) => prop_assert_eq!(a, b),

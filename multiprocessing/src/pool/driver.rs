@@ -121,10 +121,10 @@ impl Failure {
             Failure::Died { worker, pid, exitcode } => Error::WorkerDied { worker, pid, exitcode },
             Failure::Panicked { worker, message } => Error::TaskPanicked { worker, message },
             Failure::Codec { worker, decode: true, why } => {
-                Error::Decode(format!("a message in pool worker {worker}, {why}"))
+                Error::Decode(format!("{why} (in pool worker {worker})"))
             }
             Failure::Codec { worker, decode: false, why } => {
-                Error::Encode(format!("a value in pool worker {worker}, {why}"))
+                Error::Encode(format!("{why} (in pool worker {worker})"))
             }
             Failure::Initializer { worker, reason } => Error::InitializerFailed { worker, reason },
             Failure::Terminated => Error::InvalidState(

@@ -161,7 +161,8 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// The text of a `Failed` reply: which way the value did not go through, then why.
 fn failure_text(error: &Error) -> String {
     match error {
-        Error::Decode(why) => format!("decode: the task's arguments: {why}"),
+        Error::Decode(what) => format!("decode: the task's arguments, {what}"),
+        Error::Encode(what) => format!("encode: the task's results, {what}"),
         other => format!("encode: the task's results: {other}"),
     }
 }

@@ -137,6 +137,7 @@ pub(crate) fn ring_error(error: io::Error) -> Error {
     if error.kind() == io::ErrorKind::InvalidData {
         Error::CorruptFrame(error.to_string())
     } else {
-        Error::Io { call: "reading a Queue's shared ring", source: error }
+        // The ring's only system calls are its read lock's (`try_reader`, `reader`).
+        Error::Io { call: "pthread_mutex_lock (a Queue's read lock)", source: error }
     }
 }

@@ -441,7 +441,7 @@ fn decode_chunked<T: DeserializeOwned>(mut chunks: Chunks<'_, '_>) -> Option<Res
         Err(Stopped::Aborted) => None,
         Err(Stopped::Error(e)) => Some(Err(ring_error(e))),
         Ok(0) => Some(value),
-        Ok(left) => Some(value.and(Err(wire::left_over(left)))),
+        Ok(left) => Some(value.and(Err(wire::left_over::<T>(left)))),
     }
 }
 
