@@ -209,6 +209,7 @@ METRICS = {
     "queue-1mib": queue_1mib,
     "joinable-20k": joinable,
     "event-ping-pong": event_ping_pong,
+    "event-flags": event_ping_pong,
     "lock-handoff": lock_handoff,
     "value-increment": value_increment,
     "pool-map-tiny": pool_map_tiny,

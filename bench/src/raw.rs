@@ -97,9 +97,9 @@ pub fn queue_1mib(n: u64) -> Result<f64> {
     Ok((n as usize * crate::workloads::CHUNK) as f64 / seconds / 1e6)
 }
 
-/// A ping-pong on one futex word in shared memory; each side spins up to 20 us (as the crate's
-/// waits do) before it sleeps, the fastest raw way for two processes to signal each other.
-/// Microseconds per round trip.
+/// A ping-pong on one futex word in shared memory, that the two sides store to in turn; each
+/// side spins up to 20 us (as the crate's waits do) before it sleeps, the fastest raw way for two
+/// processes to signal each other. Microseconds per round trip.
 pub fn event_ping_pong(n: u64) -> Result<f64> {
     let word = SharedWord::new()?;
     let mut pong = {
@@ -119,6 +119,36 @@ pub fn event_ping_pong(n: u64) -> Result<f64> {
     }
     let seconds = started.elapsed().as_secs_f64();
     join_ok(&mut pong)?;
+    Ok(seconds / n as f64 * 1e6)
+}
+
+/// The Event program's protocol on raw futex words: a flag per direction; each side sets the
+/// other's flag (store 1, a wake-up only if someone sleeps), waits for its own, and clears it
+/// (store 0), as `ping.set(); pong.wait(); pong.clear()` does. The same cache-line moves as the
+/// crate's `Event` (a set, the waiter's read, its clear), without its generation count or
+/// sleepers' bookkeeping: how much of the gap to [`event_ping_pong`] is the program's protocol
+/// rather than the crate. Microseconds per round trip.
+pub fn event_ping_pong_flags(n: u64) -> Result<f64> {
+    let (ping, pong) = (SharedWord::new()?, SharedWord::new()?);
+    let mut other = {
+        let (ping, pong) = (ping.clone(), pong.clone());
+        Process::new(move || {
+            for _ in 0..n {
+                ping.wait_for(1);
+                ping.clear();
+                pong.store_and_wake(1);
+            }
+        })
+    };
+    other.start()?;
+    let started = Instant::now();
+    for _ in 0..n {
+        ping.store_and_wake(1);
+        pong.wait_for(1);
+        pong.clear();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    join_ok(&mut other)?;
     Ok(seconds / n as f64 * 1e6)
 }
 
@@ -199,6 +229,11 @@ impl SharedWord {
                 libc::syscall(libc::SYS_futex, self.word.as_ptr(), libc::FUTEX_WAKE, i32::MAX);
             }
         }
+    }
+
+    /// Stores 0, waking nobody (a flag's clear).
+    pub fn clear(&self) {
+        self.word.store(0, Ordering::SeqCst);
     }
 
     /// Adds 1 (the floor of a counter's increment, under a lock that already orders it).
