@@ -188,7 +188,7 @@ impl SharedWord {
             return;
         }
         let spin_until = Instant::now() + std::time::Duration::from_micros(20);
-        'spin: loop {
+        'spin: while spinning_pays() {
             for _ in 0..16 {
                 if self.word.load(Ordering::SeqCst) == target {
                     return;
@@ -270,7 +270,7 @@ impl FutexLock {
         // Spin: re-read the word (staying off the line in exclusive mode while it is taken) and
         // try only when it reads free; look at the clock every 16 reads.
         let spin_until = Instant::now() + std::time::Duration::from_micros(20);
-        'spin: loop {
+        'spin: while spinning_pays() {
             for _ in 0..16 {
                 if word.load(Ordering::Relaxed) == 0
                     && word.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_ok()
@@ -389,15 +389,21 @@ pub fn socket_request_response(n: u64) -> Result<f64> {
     Ok(seconds / n as f64 * 1e6)
 }
 
+/// Whether waiting by spinning can pay: more than one CPU to run on (the crate's rule too; on one
+/// CPU the other side cannot run while this one spins). Asked once: `available_parallelism`
+/// reads cgroup files, tens of microseconds a call.
+fn spinning_pays() -> bool {
+    static PAYS: std::sync::LazyLock<bool> =
+        std::sync::LazyLock::new(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1));
+    *PAYS
+}
+
 /// Polls `stream` without sleeping until it can be read, for at most 50 us; not at all on one
 /// CPU, where the other side cannot run meanwhile (as the crate's manager).
 fn spin_until_readable(stream: &std::os::unix::net::UnixStream) {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     use std::os::fd::AsFd;
-    // Asked once: `available_parallelism` reads cgroup files, tens of microseconds a call.
-    static ONE_CPU: std::sync::LazyLock<bool> =
-        std::sync::LazyLock::new(|| std::thread::available_parallelism().is_ok_and(|n| n.get() == 1));
-    if *ONE_CPU {
+    if !spinning_pays() {
         return;
     }
     let started = Instant::now();

@@ -75,9 +75,9 @@
 //!
 //! ## Spinning before sleeping
 //!
-//! As an [`Event`](crate::Event)'s waiter does, a waiter first re-reads its word for
-//! `SPIN_TIME` (20 us, bounded by the clock): when the notifier runs on another core and
-//! releases the lock soon, that saves a sleep and a wake-up through the kernel.
+//! As an [`Event`](crate::Event)'s waiter does, a waiter first re-reads its word for 20 us where
+//! that can pay (`spin.rs`): when the notifier runs on another core and releases the lock soon,
+//! that saves a sleep and a wake-up through the kernel.
 //!
 //! ## Fork
 //!
@@ -92,15 +92,10 @@ use crate::error::{Error, Result};
 use crate::lifecycle::{IdentitySlot, ProcessIdentity};
 use crate::lock::{ConditionLock, RLock, RawGuard, RawLock};
 use crate::shm::{ProcessShared, SharedMemory, futex_wait, futex_wake_all};
+use crate::spin;
 
 /// How many processes (or threads) can wait on one condition at once.
 pub(crate) const CAPACITY: usize = 1024;
-
-/// How long a waiter spins, re-reading its word, before its first sleep (module docs).
-const SPIN_TIME: Duration = Duration::from_micros(20);
-
-/// How many `spin_loop()`s between two readings of the clock during the spin (as in `event.rs`).
-const SPINS_PER_CLOCK_READ: u32 = 16;
 
 /// The longest a waiter sleeps before it looks, on its own, for notifications that dead
 /// processes hold (module docs).
@@ -423,7 +418,7 @@ impl<'a> ConditionGuard<'a> {
         let table = &*self.condition.table;
         let slot = &table.slots[index];
         let mut died = false;
-        if spin(|| table.is_notified(slot, ticket), deadline) {
+        if spin::until_true(deadline, || table.is_notified(slot, ticket)) {
             return died;
         }
         let mut slept_since = Instant::now();
@@ -597,26 +592,6 @@ impl WaiterTable {
                 self.notify_oldest(1, slot.bound.load(Ordering::SeqCst));
                 slot.state.store(FREE, Ordering::SeqCst);
             }
-        }
-    }
-}
-
-/// Spins on `done` for at most [`SPIN_TIME`] (or until `deadline`); whether it became true.
-fn spin(done: impl Fn() -> bool, deadline: Option<Instant>) -> bool {
-    let started = Instant::now();
-    let mut until = started + SPIN_TIME;
-    if let Some(deadline) = deadline {
-        until = until.min(deadline);
-    }
-    loop {
-        for _ in 0..SPINS_PER_CLOCK_READ {
-            if done() {
-                return true;
-            }
-            std::hint::spin_loop();
-        }
-        if Instant::now() >= until {
-            return done();
         }
     }
 }

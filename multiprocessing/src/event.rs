@@ -85,18 +85,8 @@
 //!
 //! ## Spinning briefly before sleeping
 //!
-//! Before its first sleep a waiter spins for `SPIN_TIME` (20 us) re-reading the word: when the
-//! setter runs on another core the word often changes within that time, and sleeping and being
-//! woken through the kernel costs ten times more (tens of microseconds on a VM). 20 us, and not
-//! less: on the 2-vCPU VM of the benchmarks, a ping-pong between two processes took 1-8 us per
-//! round trip with a 4 us spin (the other vCPU is often busy for a few microseconds) and 0.4-2
-//! us with 20 us (`cargo xtask bench --metric event-ping-pong`). The spin is
-//! bounded by the clock, not by a count of iterations, because what one `spin_loop()` costs
-//! differs by an order of magnitude between processors (the x86 `pause` instruction takes about
-//! 140 cycles on Intel cores since Skylake, tens of cycles on most others): a fixed 2,000
-//! iterations measured 46-87 us on an Intel Xeon, 10 to 40 times what was intended. The clock is
-//! read every `SPINS_PER_CLOCK_READ` iterations so that reading it (about 25 ns) stays a small
-//! part of the spin. A `wait_timeout` shorter than the spin spins only until its deadline.
+//! Before its first sleep a waiter spins for 20 us re-reading the word, where that can pay: the
+//! crate's one rule for it, and the measurements behind it, are in `spin.rs`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -104,6 +94,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::Result;
 use crate::shm::{ProcessShared, SharedMemory, futex_wait, futex_wake_all};
+use crate::spin;
 
 #[repr(C)]
 struct EventShm {
@@ -125,13 +116,6 @@ const GENERATION_ONE: u32 = 2;
 /// The longest a waiter sleeps before it re-reads the word on its own, in case the process that
 /// owed it a wake-up died (module docs). The crate's liveness tick, as in the queue.
 const SLICE: Duration = Duration::from_millis(100);
-
-/// How long a waiter spins, re-reading the word, before its first sleep.
-const SPIN_TIME: Duration = Duration::from_micros(20);
-
-/// How many `spin_loop()`s between two readings of the clock during the spin: under a
-/// microsecond even where `pause` is slow, and enough that the clock reads cost little.
-const SPINS_PER_CLOCK_READ: u32 = 16;
 
 /// A flag shared by processes: `set` wakes everyone who `wait`s.
 ///
@@ -274,24 +258,9 @@ impl Event {
         self.shm.word.load(Ordering::SeqCst) != seen
     }
 
-    /// Re-reads the word for at most [`SPIN_TIME`] (less if `deadline` comes first); whether a
-    /// `set` happened since `seen`.
+    /// Re-reads the word while the crate's waits spin (`spin.rs`), less if `deadline` comes
+    /// first; whether a `set` happened since `seen`.
     fn spin(&self, seen: u32, deadline: Option<Instant>) -> bool {
-        let started = Instant::now();
-        let mut until = started.checked_add(SPIN_TIME).unwrap_or(started);
-        if let Some(deadline) = deadline {
-            until = until.min(deadline);
-        }
-        loop {
-            for _ in 0..SPINS_PER_CLOCK_READ {
-                if self.changed_since(seen) {
-                    return true;
-                }
-                std::hint::spin_loop();
-            }
-            if Instant::now() >= until {
-                return self.changed_since(seen);
-            }
-        }
+        spin::until_true(deadline, || self.changed_since(seen))
     }
 }

@@ -215,6 +215,8 @@ pub mod semaphore;
 #[cfg(target_os = "linux")]
 pub mod shm;
 #[cfg(target_os = "linux")]
+mod spin;
+#[cfg(target_os = "linux")]
 pub mod value;
 #[cfg(target_os = "linux")]
 pub mod wire;

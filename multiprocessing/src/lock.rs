@@ -71,8 +71,8 @@
 //!
 //! ## Spinning briefly, then sleeping in slices
 //!
-//! A contended `acquire` first spins for `SPIN_TIME` (20 us, bounded by the clock, as an
-//! `Event`'s waiter does; see `event.rs` for the measurements behind the figure): it re-reads
+//! A contended `acquire` first spins for 20 us where that can pay (the crate's one rule for
+//! spinning, and the measurements behind it, are in `spin.rs`): it re-reads
 //! the holder's pid and tries the lock when it reads 0. Most critical sections are a few
 //! microseconds long, and a hand-off that stays in user space costs a fraction of a microsecond,
 //! against tens for a sleep and a wake-up through the kernel on a VM. Re-reading a plain word,
@@ -98,12 +98,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::lifecycle::{current_pid, generation};
 use crate::shm::{Locked, MutexKind, ProcessShared, RobustMutex, SharedMemory};
-
-/// How long a contended `acquire` spins before it sleeps (module docs).
-const SPIN_TIME: Duration = Duration::from_micros(20);
-
-/// How many `spin_loop()`s between two readings of the clock during the spin (as in `event.rs`).
-const SPINS_PER_CLOCK_READ: u32 = 16;
+use crate::spin;
 
 /// The longest one sleep lasts before the waiter tries again on its own (module docs).
 const SLICE: Duration = Duration::from_millis(100);
@@ -228,29 +223,22 @@ impl RawLock {
         }
     }
 
-    /// Re-reads the holder's pid for at most [`SPIN_TIME`] (or until `deadline`), trying the
-    /// lock whenever it reads 0. `Some(owner_died)` when the lock was taken.
+    /// Re-reads the holder's pid while the crate's waits spin (`spin.rs`), or until
+    /// `deadline`, trying the lock whenever it reads 0. `Some(owner_died)` when the lock was
+    /// taken.
     fn spin(&self, deadline: Option<Instant>) -> Result<Option<bool>> {
-        let started = Instant::now();
-        let mut until = started + SPIN_TIME;
-        if let Some(deadline) = deadline {
-            until = until.min(deadline);
-        }
-        loop {
-            for _ in 0..SPINS_PER_CLOCK_READ {
-                if self.shm.owner.load(Ordering::Relaxed) == 0 {
-                    match self.attempt()? {
-                        Attempt::Took(owner_died) => return Ok(Some(owner_died)),
-                        Attempt::HeldByThisThread => return Err(Error::WouldDeadlock),
-                        Attempt::Busy => {}
-                    }
-                }
-                std::hint::spin_loop();
+        let taken = spin::until(deadline, || {
+            if self.shm.owner.load(Ordering::Relaxed) != 0 {
+                return None;
             }
-            if Instant::now() >= until {
-                return Ok(None);
+            match self.attempt() {
+                Ok(Attempt::Took(owner_died)) => Some(Ok(owner_died)),
+                Ok(Attempt::HeldByThisThread) => Some(Err(Error::WouldDeadlock)),
+                Ok(Attempt::Busy) => None,
+                Err(e) => Some(Err(e)),
             }
-        }
+        });
+        taken.transpose()
     }
 
     /// The bookkeeping of a level just taken; the mutex is held.

@@ -79,8 +79,8 @@
 //! ## Waiting
 //!
 //! A waiter reads `wakeups` while it holds the mutex and finds no unit, lets the mutex go, spins
-//! for `SPIN_TIME` (20 us) re-reading the word (a unit given back on another core often comes
-//! that fast, and sleeping costs ten times more), then sleeps on it with a futex for at most one
+//! for 20 us where that can pay (`spin.rs`), re-reading the word (a unit given back on another
+//! core often comes that fast, and sleeping costs ten times more), then sleeps on it with a futex for at most one
 //! `SLICE`, and tries again. Whoever gives a unit back adds one to `wakeups` under the mutex
 //! and, when `sleepers` says someone sleeps, wakes them all (see `event.rs` for why counting
 //! sleepers loses no wake-up). The slices bound what a wake-up that a killed process owed can
@@ -113,17 +113,11 @@ use log::debug;
 use crate::error::{Error, Result};
 use crate::lifecycle::{IdentitySlot, ProcessIdentity, generation};
 use crate::shm::{Locked, ProcessShared, RobustGuard, RobustMutex, SharedMemory, futex_wait, futex_wake_all};
+use crate::spin;
 
 /// The longest a waiter sleeps before it looks again on its own, and the shortest time between two
 /// looks for dead processes (module docs). The crate's liveness tick, as in `event.rs`.
 const SLICE: Duration = Duration::from_millis(100);
-
-/// How long a waiter spins, re-reading its futex word, before its first sleep (see `event.rs` for
-/// the measurements behind 20 us).
-const SPIN_TIME: Duration = Duration::from_micros(20);
-
-/// How many `spin_loop()`s between two readings of the clock during the spin.
-const SPINS_PER_CLOCK_READ: u32 = 16;
 
 /// Slots in a semaphore's table of holders: processes holding units at the same time.
 const MAX_HOLDERS: usize = 256;
@@ -161,25 +155,10 @@ fn monotonic_ms() -> u64 {
     (now.tv_sec as u64).saturating_mul(1000).saturating_add(now.tv_nsec as u64 / 1_000_000)
 }
 
-/// Re-reads `word` for at most [`SPIN_TIME`] (less if `deadline` comes first); whether it changed
-/// from `seen`. The spin is bounded by the clock, not by a count (see `event.rs`).
+/// Re-reads `word` while the crate's waits spin (`spin.rs`), less if `deadline` comes first;
+/// whether it changed from `seen`.
 pub(crate) fn spin_until_changed(word: &AtomicU32, seen: u32, deadline: Option<Instant>) -> bool {
-    let started = Instant::now();
-    let mut until = started.checked_add(SPIN_TIME).unwrap_or(started);
-    if let Some(deadline) = deadline {
-        until = until.min(deadline);
-    }
-    loop {
-        for _ in 0..SPINS_PER_CLOCK_READ {
-            if word.load(Ordering::SeqCst) != seen {
-                return true;
-            }
-            std::hint::spin_loop();
-        }
-        if Instant::now() >= until {
-            return word.load(Ordering::SeqCst) != seen;
-        }
-    }
+    spin::until_true(deadline, || word.load(Ordering::SeqCst) != seen)
 }
 
 /// Sleeps while `word` holds `seen`, at most one [`SLICE`] and not past `deadline`; whether it

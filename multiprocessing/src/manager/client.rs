@@ -252,7 +252,7 @@ impl Link {
 /// Polls `stream` without sleeping until something can be read (or it hung up, or failed: the
 /// read that follows reports it), for at most [`SPIN`].
 fn spin_for_reply(stream: &UnixStream) {
-    if !super::spinning_pays() {
+    if !crate::spin::pays() {
         return;
     }
     let started = Instant::now();

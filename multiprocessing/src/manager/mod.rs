@@ -111,25 +111,6 @@ use crate::pipe::pipe;
 use crate::process::Process;
 
 use client::{Link, expect_ok};
-
-/// Whether a client or the server should poll for a while before it sleeps (`client.rs`): only
-/// when this process may run on more than one CPU. On one CPU the other side cannot run while
-/// this one spins, and every round trip would cost two whole spins. Cached in an atomic, not a
-/// `OnceLock`: a fork in the middle of a `OnceLock`'s initialisation would leave it locked in
-/// the child.
-fn spinning_pays() -> bool {
-    use std::sync::atomic::{AtomicU8, Ordering};
-    static CACHE: AtomicU8 = AtomicU8::new(0);
-    match CACHE.load(Ordering::Relaxed) {
-        1 => false,
-        2 => true,
-        _ => {
-            let pays = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
-            CACHE.store(if pays { 2 } else { 1 }, Ordering::Relaxed);
-            pays
-        }
-    }
-}
 use protocol::Op;
 
 pub use proxy::{DictProxy, ListProxy, Namespace};

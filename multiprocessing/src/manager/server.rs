@@ -148,7 +148,7 @@ fn serve(listener: &UnixListener, parent: i32) -> Result<()> {
     let mut fds: Vec<libc::pollfd> = Vec::new();
     let mut last_look = Instant::now();
     let mut last_request = Instant::now();
-    let spin = if super::spinning_pays() { SPIN } else { Duration::ZERO };
+    let spin = if crate::spin::pays() { SPIN } else { Duration::ZERO };
     loop {
         fds.clear();
         fds.push(libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 });

@@ -55,9 +55,6 @@ use crate::shm::{Locked, RobustGuard, RobustMutex, futex_wait, futex_wake_all};
 /// How long a blocked reader or writer sleeps between checks of its peers.
 pub(crate) const LIVENESS_TICK: Duration = Duration::from_millis(100);
 
-/// How long a reader spins, re-reading `head`, before it sleeps.
-const SPIN: Duration = Duration::from_micros(20);
-
 /// Bytes in a ring. Only the pages that are used cost memory.
 pub(crate) const RING_BYTES: usize = 1 << 20;
 
@@ -580,19 +577,13 @@ impl<'a> RingReader<'a> {
         Some(follows)
     }
 
-    /// Waits until more records are published, at most `timeout`: first spinning for a few
-    /// microseconds (a writer on another core usually publishes within that time, and a sleep and
-    /// a wake-up through the kernel cost ten times more), then asleep on the futex.
+    /// Waits until more records are published, at most `timeout`: first spinning as the crate's
+    /// waits do (`spin.rs`: a writer on another core usually publishes within that time, and a
+    /// sleep and a wake-up through the kernel cost ten times more), then asleep on the futex.
     pub(crate) fn wait(&self, timeout: Duration) {
         let started = Instant::now();
-        let spin = SPIN.min(timeout);
-        while started.elapsed() < spin {
-            for _ in 0..64 {
-                if self.ring.has_records() {
-                    return;
-                }
-                std::hint::spin_loop();
-            }
+        if crate::spin::until_true(started.checked_add(timeout), || self.ring.has_records()) {
+            return;
         }
         self.ring.wait_for_records(timeout.saturating_sub(started.elapsed()));
     }
