@@ -586,6 +586,11 @@ impl<T> JoinableQueue<T> {
             }
             let current = peers.unfinished.load(Ordering::SeqCst);
             if current == 0 {
+                // A process that ended holding tasks brought the count to 0 by writing them off
+                // (`peers.rs` records the loss first): that is a loss to report, not success.
+                if let Some((pid, tasks)) = peers.take_lost_tasks() {
+                    return Err(Error::TasksLost { call, pid: pid as u32, tasks });
+                }
                 return Ok(true);
             }
             let now = Instant::now();

@@ -164,16 +164,18 @@ impl Peers {
         if slot.pid.compare_exchange(pid, busy_by(by), Ordering::SeqCst, Ordering::SeqCst).is_err() {
             return; // Another sweeper freed it first.
         }
+        // The loss is recorded before `unfinished` goes down: a `join` that sees the count fall
+        // to 0 then finds the loss too, and reports it rather than success (see `join_until`).
+        if held > 0 {
+            self.lost_tasks_pid.store(pid, Ordering::SeqCst);
+            self.lost_tasks.fetch_add(held, Ordering::SeqCst);
+        }
         let lost = held.saturating_add(pending);
         if lost > 0 && self.unfinished.load(Ordering::SeqCst) > 0 {
             let _ = self
                 .unfinished
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| Some(n.saturating_sub(lost)));
             crate::shm::futex_wake_all(&self.unfinished);
-        }
-        if held > 0 {
-            self.lost_tasks.fetch_add(held, Ordering::SeqCst);
-            self.lost_tasks_pid.store(pid, Ordering::SeqCst);
         }
         self.clear(index, busy_by(by), by);
     }
