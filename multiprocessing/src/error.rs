@@ -67,8 +67,10 @@ pub enum Error {
         call: QueueCall,
     },
     /// `JoinableQueue::join`: tasks are unfinished, nothing is left in the queue, and no other
-    /// process that holds it is alive to mark them done (usually a consumer that forgot
-    /// `task_done`). CPython's `join` would wait forever.
+    /// process that holds it is alive to mark them done: the process that calls `join` took them
+    /// (in this thread or another) and did not call `task_done`. A consumer process that ends
+    /// holding tasks is [`TasksLost`](Error::TasksLost) instead. CPython's `join` would wait
+    /// forever.
     TasksNeverDone {
         /// The call that failed: `join on JoinableQueue<u32>`.
         call: QueueCall,
@@ -292,7 +294,8 @@ impl fmt::Display for Error {
                 write!(
                     f,
                     "{call}: {unfinished} task{s} put and never marked done, and every other \
-                     process of the queue has exited: did a consumer forget task_done()?"
+                     process of the queue has exited: this process took them and did not call \
+                     task_done() (a consumer process that exits without it is TasksLost instead)"
                 )
             }
             Error::TasksLost { call, pid, tasks } => {
