@@ -329,6 +329,18 @@ fn readme_text(package: &Package, vendored: &[(String, PathBuf)]) -> String {
              `cargo add bincode` takes 3.0.0, an empty release that only fails to compile."
         );
     }
+    // The same, shorter, for the course's students (the lecture is in Portuguese).
+    let _ = writeln!(
+        text,
+        "\n## Em português\n\n\
+         Copiado do workspace da aula com `cargo xtask export {name}`: um pacote independente, para\n\
+         compilar e mudar onde quiser (só Linux). `cargo run` compila e roda; `cargo run --offline`\n\
+         faz o mesmo sem rede, com as dependências já no cache do cargo. `expected/` guarda o que cada\n\
+         programa deve imprimir. A biblioteca `multiprocessing/` vem junto, usada por caminho no\n\
+         `Cargo.toml`: ela não está no crates.io, e `cargo add multiprocessing` traz outro crate, sem\n\
+         relação. Guarde o `Cargo.lock` com o programa; num projeto seu, peça o bincode 2.0.1\n\
+         (`cargo add bincode@2.0.1 --features serde`), porque a 3.0.0 só dá erro de compilação."
+    );
     text
 }
 
@@ -619,6 +631,8 @@ mod tests {
             "cargo add multiprocessing",
             "not on crates.io",
             "cargo run --bin get_logger",
+            "## Em português",
+            "cargo add bincode@2.0.1 --features serde`), porque",
         ] {
             assert!(readme.contains(needle), "README.md does not say {needle:?}:\n{readme}");
         }
