@@ -425,26 +425,24 @@ impl Process {
 
     /// Sends `SIGTERM`. Equivalent to Python's `p.terminate()`; the exit code becomes -15.
     pub fn terminate(&self) -> Result<()> {
-        self.started("terminate")?;
-        self.signal(Signal::SIGTERM)
+        self.signal("terminate", Signal::SIGTERM)
     }
 
     /// Sends `SIGKILL`. Equivalent to Python's `p.kill()`; the exit code becomes -9.
     pub fn kill(&self) -> Result<()> {
-        self.started("kill")?;
-        self.signal(Signal::SIGKILL)
+        self.signal("kill", Signal::SIGKILL)
     }
 
-    fn signal(&self, signal: Signal) -> Result<()> {
-        self.started(if signal == Signal::SIGKILL { "kill" } else { "terminate" })?.signal(signal)
+    /// `method` (`terminate` or `kill`): sends `signal` to the started child.
+    fn signal(&self, method: &'static str, signal: Signal) -> Result<()> {
+        let child = self.child.as_ref();
+        let why = "the process was not started; there is nothing to stop";
+        child.ok_or_else(|| self.state_error(method, why))?.signal(signal)
     }
 
-    /// The child, or the error for `method` called before `start`.
+    /// The child to wait for, or the error for `method` (`join`...) called before `start`.
     fn started(&self, method: &'static str) -> Result<&Arc<Child>> {
-        let why = match method {
-            "terminate" | "kill" => "the process was not started; there is nothing to stop",
-            _ => "the process was not started; call start() first (Python: AssertionError)",
-        };
+        let why = "the process was not started; call start() first (Python: AssertionError)";
         self.child.as_ref().ok_or_else(|| self.state_error(method, why))
     }
 

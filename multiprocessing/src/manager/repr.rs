@@ -103,6 +103,12 @@ impl<'a> Repr<'a> {
         self.out.push_str(open);
         Items { out: self.out, first: true, close, tuple }
     }
+
+    /// `Name(`: a named struct, tuple struct or variant, written as a call.
+    fn call(self, name: &str) -> Items<'a> {
+        self.out.push_str(name);
+        self.open("(", ")", false)
+    }
 }
 
 macro_rules! integers {
@@ -216,8 +222,7 @@ impl<'a> ser::Serializer for Repr<'a> {
     }
 
     fn serialize_tuple_struct(self, name: &'static str, _: usize) -> Result<Items<'a>, ReprError> {
-        self.out.push_str(name);
-        Ok(self.open("(", ")", false))
+        Ok(self.call(name))
     }
 
     fn serialize_tuple_variant(
@@ -227,8 +232,7 @@ impl<'a> ser::Serializer for Repr<'a> {
         variant: &'static str,
         _: usize,
     ) -> Result<Items<'a>, ReprError> {
-        self.out.push_str(variant);
-        Ok(self.open("(", ")", false))
+        Ok(self.call(variant))
     }
 
     fn serialize_map(self, _: Option<usize>) -> Result<Items<'a>, ReprError> {
@@ -236,8 +240,7 @@ impl<'a> ser::Serializer for Repr<'a> {
     }
 
     fn serialize_struct(self, name: &'static str, _: usize) -> Result<Items<'a>, ReprError> {
-        self.out.push_str(name);
-        Ok(self.open("(", ")", false))
+        Ok(self.call(name))
     }
 
     fn serialize_struct_variant(
@@ -247,8 +250,7 @@ impl<'a> ser::Serializer for Repr<'a> {
         variant: &'static str,
         _: usize,
     ) -> Result<Items<'a>, ReprError> {
-        self.out.push_str(variant);
-        Ok(self.open("(", ")", false))
+        Ok(self.call(variant))
     }
 }
 

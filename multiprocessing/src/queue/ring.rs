@@ -231,26 +231,22 @@ impl Ring {
     /// Takes the read lock if it is free. The common case of a `get`, tried first because it
     /// needs no clock: computing a deadline costs more than the lock itself.
     pub(crate) fn try_reader(&self) -> io::Result<Option<RingReader<'_>>> {
-        match self.read_lock.try_lock()? {
-            Locked::Acquired(guard) => {
-                Ok(Some(RingReader { ring: self, _guard: guard, tail: self.tail_now() }))
-            }
-            Locked::TimedOut => Ok(None),
-        }
+        Ok(self.reader_if_taken(self.read_lock.try_lock()?))
     }
 
     /// Takes the read lock, waiting until `deadline` (forever when `None`).
     pub(crate) fn reader(&self, deadline: Option<Instant>) -> io::Result<Option<RingReader<'_>>> {
-        match self.read_lock.lock(deadline)? {
-            Locked::Acquired(guard) => {
-                Ok(Some(RingReader { ring: self, _guard: guard, tail: self.tail_now() }))
-            }
-            Locked::TimedOut => Ok(None),
-        }
+        Ok(self.reader_if_taken(self.read_lock.lock(deadline)?))
     }
 
-    fn tail_now(&self) -> u64 {
-        self.tail.load(Ordering::Acquire)
+    /// The reader that holds the read lock, if it was taken.
+    fn reader_if_taken<'a>(&'a self, locked: Locked<'a>) -> Option<RingReader<'a>> {
+        match locked {
+            Locked::Acquired(guard) => {
+                Some(RingReader { ring: self, _guard: guard, tail: self.tail.load(Ordering::Acquire) })
+            }
+            Locked::TimedOut => None,
+        }
     }
 }
 
